@@ -1,0 +1,34 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
+
+Every class named here must exist: an invalid entry breaks every ``airflow`` command, which
+``tests/unit/test_provider_info.py`` guards against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_mlconn import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-mlconn",
+        "name": "JD Edwards EnterpriseOne and HubSpot (mlconn)",
+        "description": "Keeps Oracle JD Edwards EnterpriseOne (AIS Server REST API) and HubSpot CRM in sync.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "JD Edwards EnterpriseOne AIS",
+                "external-doc-url": "https://docs.oracle.com/en/applications/jd-edwards/cross-product/9.2/rest-api/",
+                "tags": ["software"],
+            },
+            {
+                "integration-name": "HubSpot",
+                "external-doc-url": "https://developers.hubspot.com/docs/api-reference/",
+                "tags": ["software"],
+            },
+        ],
+        "hooks": [],
+        "connection-types": [],
+    }

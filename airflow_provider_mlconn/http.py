@@ -1,0 +1,246 @@
+"""What both hooks share: error classes, the retry policy, request metrics and secret masking.
+
+Each hook knows one remote system; this module knows none. It turns "how did the call go" into a
+small set of exception classes that say whether a retry can help, and gives one retry policy
+(exponential backoff with jitter, honouring a server-given wait) to every caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, TypeVar
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RemoteApiError(Exception):
+    """A remote system refused a call or could not be reached.
+
+    ``retriable`` says whether repeating the same call can succeed; the message names the system,
+    the call and what the server said, never a secret.
+    """
+
+    retriable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.system = system
+        self.status = status
+        self.method = method
+        self.url = url
+        self.body = body
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{self.system}{where}: {status}{self.message}"
+
+
+class TransientApiError(RemoteApiError):
+    """5xx, dropped connections, timeouts and locks: the same call may succeed later."""
+
+    retriable = True
+
+
+class RateLimitedError(TransientApiError):
+    """HTTP 429. ``policy_name`` says which limit (HubSpot: TEN_SECONDLY_ROLLING, SECONDLY, DAILY)."""
+
+    def __init__(self, message: str, *, policy_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.policy_name = policy_name
+
+
+class QuotaExhaustedError(RemoteApiError):
+    """A limit that will not reset within a task's lifetime (HubSpot's DAILY policy): do not retry."""
+
+
+class AuthenticationError(RemoteApiError):
+    """Credentials are missing, wrong or expired beyond renewal. Fix the connection; retrying won't help."""
+
+
+class RequestRejectedError(RemoteApiError):
+    """A 4xx other than 429: the request itself is wrong (validation, not found, conflict)."""
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter; a server-given wait takes precedence.
+
+    ``attempt`` counts from 1 (the first retry waits about ``initial_wait``).
+    """
+
+    max_attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    max_server_wait: float = 120.0
+
+    def wait_seconds(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_server_wait)
+        backoff = min(self.max_wait, self.initial_wait * self.multiplier ** max(attempt - 1, 0))
+        spread = backoff * self.jitter
+        return max(0.0, backoff - spread + random.random() * 2 * spread)
+
+    def retrying(self, *, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
+        """A tenacity ``Retrying`` that repeats calls failing with a retriable ``RemoteApiError``."""
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(error, "retry_after", None)
+            return self.wait_seconds(state.attempt_number, retry_after)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "Attempt %d/%d failed (%s); retrying in %.2fs",
+                state.attempt_number,
+                self.max_attempts,
+                error,
+                delay,
+            )
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, RemoteApiError) and e.retriable),
+            wait=wait,
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def call(self, func: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run ``func`` under this policy and return its result (or raise its last error)."""
+        return self.retrying(sleep=sleep)(func)
+
+
+_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-f]{8}-[0-9a-f-]{27,})(?=/|$)")
+
+
+def path_template(path: str) -> str:
+    """``/crm/v3/objects/contacts/123`` -> ``/crm/v3/objects/contacts/{id}``, for metrics keys."""
+    return _ID_SEGMENT.sub("/{id}", path.split("?", 1)[0])
+
+
+@dataclass
+class RequestMetrics:
+    """Thread-safe counters of what a hook sent: calls by (method, path, status), time, retries."""
+
+    calls: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    seconds: float = 0.0
+    retries: int = 0
+    rate_limited: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, method: str, path: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.calls[(method.upper(), path_template(path), status)] += 1
+            self.seconds += seconds
+            if status == 429:
+                self.rate_limited += 1
+
+    def record_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    @property
+    def total_calls(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+    def count(self, *, method: str | None = None, path_prefix: str = "", status: int | None = None) -> int:
+        with self._lock:
+            return sum(
+                n
+                for (m, p, s), n in self.calls.items()
+                if (method is None or m == method.upper())
+                and p.startswith(path_prefix)
+                and (status is None or s == status)
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total_calls": sum(self.calls.values()),
+                "seconds": round(self.seconds, 3),
+                "retries": self.retries,
+                "rate_limited": self.rate_limited,
+                "calls": {f"{m} {p} {s}": n for (m, p, s), n in sorted(self.calls.items())},
+            }
+
+
+def mask_secrets(*secrets: str | None) -> None:
+    """Register secrets with Airflow's log masker so they never reach task logs."""
+    values = [s for s in secrets if s]
+    if not values:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # outside Airflow (sandbox-only installs): nothing to register with
+        return
+    for value in values:
+        mask_secret(value)
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+def new_session(*, pool_size: int = 10, verify_ssl: bool = True, user_agent: str) -> requests.Session:
+    """A ``requests.Session`` whose connection pool fits ``pool_size`` concurrent threads."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = verify_ssl
+    session.headers["User-Agent"] = user_agent
+    return session

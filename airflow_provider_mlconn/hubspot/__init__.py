@@ -1,0 +1,1 @@
+"""HubSpot facts: object types, association type ids, property specs."""

@@ -1,0 +1,1 @@
+"""JD Edwards facts: Julian dates, table specs, typed row models, query conditions."""

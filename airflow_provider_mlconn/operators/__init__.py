@@ -1,0 +1,1 @@
+"""Thin templated operators over the hooks and the sync engine."""

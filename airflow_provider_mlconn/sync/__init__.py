@@ -1,0 +1,1 @@
+"""The sync engine: store (staging, audit trail, id map), watermarks, ordering, load and replay."""

@@ -1,0 +1,29 @@
+"""Every file in dags/ imports cleanly through a DagBag: no import errors, no warnings."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_dag_file_imports_without_errors_or_warnings() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False)
+    assert bag.import_errors == {}
+    ours = [
+        w
+        for w in caught
+        if str(REPO_ROOT / "dags") in str(w.filename) or "airflow_provider_mlconn" in str(w.filename)
+    ]
+    assert ours == [], [f"{w.filename}:{w.lineno}: {w.message}" for w in ours]
+    for dag_id, dag in bag.dags.items():
+        assert dag_id.startswith("mlconn_"), f"{dag_id} does not follow the mlconn_ naming"
+        assert dag.tags, f"{dag_id} has no tags"
