@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_mlconn import __version__
+from airflow_provider_mlconn.hubspot import connection as hubspot_connection
+from airflow_provider_mlconn.jde import connection as jde_connection
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -29,6 +31,18 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             },
         ],
-        "hooks": [],
-        "connection-types": [],
+        "hooks": [
+            {
+                "integration-name": "JD Edwards EnterpriseOne AIS",
+                "python-modules": ["airflow_provider_mlconn.hooks.jde_ais"],
+            },
+            {
+                "integration-name": "HubSpot",
+                "python-modules": ["airflow_provider_mlconn.hooks.hubspot"],
+            },
+        ],
+        "connection-types": [
+            jde_connection.CONNECTION_TYPE_INFO,
+            hubspot_connection.CONNECTION_TYPE_INFO,
+        ],
     }

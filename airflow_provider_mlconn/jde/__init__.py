@@ -1,1 +1,2 @@
-"""JD Edwards facts: Julian dates, table specs, typed row models, query conditions."""
+"""JD Edwards facts: Julian dates (``dates``), table specs (``tables``), typed row models (``models``),
+query conditions (``query``) and the published write orchestrations (``orchestrations``)."""

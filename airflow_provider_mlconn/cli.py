@@ -1,0 +1,251 @@
+"""``mlconn``: read the sync store's audit trail, and create the pools.
+
+    mlconn audit runs [--flow F] [--limit N] [--json]
+    mlconn audit failures --run RUN_KEY [--status failed|rejected ...] [--json]
+    mlconn audit record --flow F --entity E --key K [--json]
+    mlconn pools ensure
+
+The store is the one the DAGs use (the ``mlconn_store`` connection, else SQLite under
+``$AIRFLOW_HOME/mlconn/``; ``--store-url`` overrides the URL). Payloads and errors are shown
+decrypted: whoever runs this needs the Fernet key (the connection's or Airflow's), like the tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from airflow_provider_mlconn.sync.flow import RecordStatus
+from airflow_provider_mlconn.sync.store import (
+    STORE_CONN_ID,
+    RecordEvent,
+    Store,
+    StoredRecord,
+    open_store,
+    store_settings,
+)
+
+_STATUS_COLUMNS = ("loaded", "unchanged", "rejected", "failed", "mapped", "staged")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlconn", description="mlconn sync: audit trail and pools")
+    parser.add_argument(
+        "--store-url", help="SQLAlchemy URL of the store (default: the mlconn_store connection)"
+    )
+    parser.add_argument("--conn-id", default=STORE_CONN_ID, help="store connection id (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    audit = commands.add_parser("audit", help="read the store's audit trail").add_subparsers(
+        dest="audit_command", required=True
+    )
+    runs = audit.add_parser("runs", help="recent runs with their record counts per status")
+    runs.add_argument("--flow", help="only this flow")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+    failures = audit.add_parser("failures", help="a run's failed and rejected records, with the reasons")
+    failures.add_argument("--run", required=True, dest="run_key", help="run key (see `mlconn audit runs`)")
+    failures.add_argument(
+        "--status",
+        action="append",
+        choices=["failed", "rejected"],
+        help="only these statuses (repeatable; default both)",
+    )
+    failures.add_argument("--json", action="store_true")
+
+    record = audit.add_parser("record", help="one record's full history across runs, decrypted")
+    record.add_argument("--flow", required=True)
+    record.add_argument("--entity", required=True)
+    record.add_argument("--key", required=True, help="the source key (e.g. a JDE address number)")
+    record.add_argument("--json", action="store_true")
+
+    pools = commands.add_parser("pools", help="Airflow pools of the load tasks").add_subparsers(
+        dest="pools_command", required=True
+    )
+    pools.add_parser("ensure", help="create mlconn_hubspot and mlconn_jde if missing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "pools":
+        from airflow_provider_mlconn.sync.pools import POOLS, ensure_pools, pool_slots
+
+        created = ensure_pools()
+        for name in POOLS:
+            state = "created" if name in created else "exists"
+            print(f"{name}: {state} ({pool_slots(name)} slots when created)")
+        return 0
+    store = _open(args)
+    if args.audit_command == "runs":
+        return _runs(store, args)
+    if args.audit_command == "failures":
+        return _failures(store, args)
+    return _record(store, args)
+
+
+def _open(args: argparse.Namespace) -> Store:
+    from airflow.sdk.configuration import conf
+
+    from airflow_provider_mlconn.operators.common import connection_from_metadata_db
+
+    connection = connection_from_metadata_db(args.conn_id)
+    settings = store_settings(connection, airflow_fernet_key=conf.get("core", "fernet_key", fallback=""))
+    if args.store_url:
+        settings = replace(settings, url=args.store_url)
+    return open_store(settings)
+
+
+def _runs(store: Store, args: argparse.Namespace) -> int:
+    summaries = store.list_runs(flow=args.flow, limit=args.limit)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "run_key": s.run_key,
+                    "flow": s.flow,
+                    "run_type": s.run_type,
+                    "created_at": s.created_at,
+                    "committed_at": s.committed_at,
+                    "windows": s.windows,
+                    "high_water": s.high_water,
+                    "committed": s.committed,
+                    "counts": s.counts,
+                }
+                for s in summaries
+            ]
+        )
+        return 0
+    rows = [
+        [
+            s.run_key,
+            s.flow,
+            s.run_type or "",
+            _time(s.created_at),
+            _time(s.committed_at) if s.committed_at else "-",
+            *[str(s.counts.get(status, 0)) for status in _STATUS_COLUMNS],
+        ]
+        for s in summaries
+    ]
+    _print_table(["RUN KEY", "FLOW", "TYPE", "CREATED", "COMMITTED", *map(str.upper, _STATUS_COLUMNS)], rows)
+    return 0
+
+
+def _failures(store: Store, args: argparse.Namespace) -> int:
+    statuses = [RecordStatus(s) for s in (args.status or ["failed", "rejected"])]
+    found = store.records_of_run(args.run_key, statuses=statuses)
+    if args.json:
+        _print_json([_record_json(record) for record in found])
+        return 0
+    if not found and not store.status_counts(args.run_key):
+        print(f"no records for run {args.run_key!r} (see `mlconn audit runs` for run keys)", file=sys.stderr)
+        return 1
+    _print_table(
+        ["ID", "ENTITY", "KEY", "STATUS", "ATTEMPTS", "UPDATED", "REASON"],
+        [
+            [str(r.id), r.entity, r.key, r.status.value, str(r.attempts), _time(r.updated_at), r.error or ""]
+            for r in found
+        ],
+    )
+    return 0
+
+
+def _record(store: Store, args: argparse.Namespace) -> int:
+    history = store.record_history(flow=args.flow, entity=args.entity, key=args.key)
+    if args.json:
+        _print_json(
+            [
+                {**_record_json(record), "events": [_event_json(e) for e in events]}
+                for record, events in history
+            ]
+        )
+        return 0
+    if not history:
+        print(f"no record {args.flow}/{args.entity} {args.key!r} in the store", file=sys.stderr)
+        return 1
+    for record, events in history:
+        print(
+            f"== run {record.run_key}: {record.status.value}, {record.attempts} attempts, "
+            f"remote id {record.remote_id or '-'}"
+        )
+        if record.error:
+            print(f"reason: {record.error}")
+        print(f"source: {json.dumps(record.source, sort_keys=True)}")
+        print(f"mapped: {json.dumps(record.payload, sort_keys=True) if record.payload is not None else '-'}")
+        _print_table(
+            ["AT", "ACTION", "STATUS", "ATTEMPT", "REMOTE ID", "BY", "ERROR"],
+            [
+                [
+                    _time(e.at),
+                    e.action,
+                    e.status.value,
+                    str(e.attempt),
+                    e.remote_id or "",
+                    e.actor,
+                    e.error or "",
+                ]
+                for e in events
+            ],
+        )
+        print()
+    return 0
+
+
+def _record_json(record: StoredRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "run_key": record.run_key,
+        "flow": record.flow,
+        "entity": record.entity,
+        "key": record.key,
+        "status": record.status.value,
+        "attempts": record.attempts,
+        "remote_id": record.remote_id,
+        "change": record.change,
+        "error": record.error,
+        "source": record.source,
+        "payload": record.payload,
+        "prerequisites": [p.describe(record.flow) for p in record.prerequisites],
+        "touched_by": record.touched_by,
+        "updated_at": record.updated_at,
+    }
+
+
+def _event_json(event: RecordEvent) -> dict[str, Any]:
+    return {
+        "at": event.at,
+        "action": event.action,
+        "status": event.status.value,
+        "attempt": event.attempt,
+        "remote_id": event.remote_id,
+        "change": event.change,
+        "error": event.error,
+        "by": event.actor,
+    }
+
+
+def _time(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    # The last column (reasons) is left unpadded so long texts do not widen the table.
+    print("  ".join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=False)) + "  " + headers[-1])
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The ``jde_ais`` connection: its settings and its form in the Airflow UI.
+
+Kept free of Airflow and HTTP imports: ``get_provider_info`` reads the form metadata from here on
+every ``airflow`` command, and the hook builds ``JdeAisSettings`` from a Connection.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+CONN_TYPE = "jde_ais"
+DEFAULT_CONN_ID = "jde_ais_default"
+HOOK_NAME = "JD Edwards AIS Server"
+
+# Declarative connection form (Airflow 3 "conn-fields" / "ui-field-behaviour").
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "environment": {
+        "label": "Environment",
+        "description": "JDE environment to log in to, e.g. JDV920 (server default when empty)",
+        "schema": {"type": ["string", "null"]},
+    },
+    "role": {
+        "label": "Role",
+        "description": "JDE role, e.g. *ALL (server default when empty)",
+        "schema": {"type": ["string", "null"]},
+    },
+    "device_name": {
+        "label": "Device name",
+        "description": "Sent at login and with every call; AIS binds the token to it",
+        "schema": {"type": ["string", "null"], "default": "airflow-mlconn"},
+    },
+    "auth_mode": {
+        "label": "Authentication",
+        "description": "token: one AIS session per hook (recommended); basic: credentials on every call",
+        "schema": {"type": ["string", "null"], "enum": ["token", "basic"], "default": "token"},
+    },
+    "page_size": {
+        "label": "Page size",
+        "description": "Rows per data-service page (maxPageSize)",
+        "schema": {"type": ["integer", "null"], "default": 500, "minimum": 1},
+    },
+    "verify_ssl": {
+        "label": "Verify TLS certificate",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Per HTTP request",
+        "schema": {"type": ["number", "null"], "default": 60},
+    },
+    "server_timezone": {
+        "label": "Enterprise server time zone",
+        "description": "IANA name (e.g. America/Chicago); UPMJ/UPMT audit stamps are in this zone",
+        "schema": {"type": ["string", "null"], "default": "UTC"},
+    },
+    "date_format": {
+        "label": "User date format",
+        "description": "Used in basic mode (token mode reads userInfo.simpleDateFormat at login)",
+        "schema": {"type": ["string", "null"], "default": "MM/dd/yyyy"},
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "extra"],
+    "relabeling": {"host": "AIS base URL", "login": "JDE user", "password": "Password"},
+    "placeholders": {
+        "host": "https://ais.example.com:9443",
+        "login": "INTEGR8",
+        "environment": "JDV920",
+        "role": "*ALL",
+        "server_timezone": "America/Chicago",
+    },
+}
+
+CONNECTION_TYPE_INFO: dict[str, Any] = {
+    "connection-type": CONN_TYPE,
+    "hook-class-name": "airflow_provider_mlconn.hooks.jde_ais.JdeAisHook",
+    "hook-name": HOOK_NAME,
+    "conn-fields": CONN_FIELDS,
+    "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+}
+
+
+class JdeAisSettings(BaseModel):
+    """Everything the hook needs to reach one AIS Server."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = Field(description="scheme://host:port, without /jderest")
+    username: str = Field(min_length=1)
+    password: SecretStr
+    environment: str | None = None
+    role: str | None = None
+    device_name: str = "airflow-mlconn"
+    auth_mode: Literal["token", "basic"] = "token"
+    page_size: int = Field(500, ge=1, le=100_000)
+    verify_ssl: bool = True
+    timeout: float = Field(60.0, gt=0)
+    server_timezone: str = "UTC"
+    date_format: str = "MM/dd/yyyy"
+
+    @field_validator("base_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        if url.endswith("/jderest"):
+            url = url[: -len("/jderest")]
+        if "://" not in url:
+            raise ValueError(f"AIS base URL {value!r} needs a scheme, e.g. https://ais.example.com:9443")
+        return url
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> JdeAisSettings:
+        """From an Airflow Connection: host (URL, or host name + schema/port), login, password, extras."""
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+        host = (conn.host or "").strip()
+        if not host:
+            raise ValueError(f"connection {conn.conn_id!r}: host (the AIS base URL) is empty")
+        if "://" not in host:
+            host = f"{conn.schema or 'https'}://{host}"
+        if conn.port and host.count(":") < 2:
+            host = f"{host.rstrip('/')}:{conn.port}"
+        values: dict[str, Any] = {
+            "base_url": host,
+            "username": conn.login or "",
+            "password": conn.password or "",
+        }
+        for name in CONN_FIELDS:
+            value = extra.get(name, extra.get(f"extra__{CONN_TYPE}__{name}"))
+            if value not in (None, ""):
+                values[name] = value
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(
+                f"connection {conn.conn_id!r} is not a usable jde_ais connection: {error}"
+            ) from None

@@ -1,0 +1,433 @@
+"""Typed rows of the JDE tables, parsed from data-service rows.
+
+Fields carry business names with the JDE alias as their pydantic alias, so a row from the hook
+(``{"AN8": 4242, "ALPH": "Acme  ", "UPMJ": "20240115", ...}``, or with ``F0101_`` prefixes) validates
+directly: ``AddressBookRow.model_validate(row)``. On the way in, strings lose JDE's blank padding
+(both ends: business units are right-justified), ``yyyyMMdd`` dates become ``date`` (blank -> None),
+and amounts become ``Decimal``. Columns a query did not return take their defaults; key columns are
+required. The models know the tables' shape only; what a value means for HubSpot is mapping's job.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from airflow_provider_mlconn.jde.dates import JdeTimestamp, parse_ais_date
+from airflow_provider_mlconn.jde.tables import TABLES
+
+
+class JdeRow(BaseModel):
+    """Common behaviour of the table models: wire-value cleaning, key and audit stamp."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    table: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        spec = TABLES[cls.table]
+        prefix = f"{spec.name}_"
+        cleaned: dict[str, Any] = {}
+        for key, value in data.items():
+            alias = key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
+            column = spec.columns.get(alias) if isinstance(alias, str) else None
+            if column is None or value is None:
+                cleaned[alias] = value
+            elif column.kind == "str":
+                cleaned[alias] = str(value).strip()
+            elif column.kind == "date":
+                cleaned[alias] = parse_ais_date(value)
+            elif column.kind == "decimal":
+                cleaned[alias] = value if isinstance(value, Decimal) else Decimal(str(value))
+            else:
+                cleaned[alias] = value
+        return cleaned
+
+    def key(self) -> tuple[Any, ...]:
+        """The primary-key values, in key order."""
+        spec = TABLES[self.table]
+        names = {c.alias: c.name for c in spec.columns.values()}
+        return tuple(getattr(self, names[alias]) for alias in spec.primary_key)
+
+    def updated(self) -> JdeTimestamp | None:
+        """The row's audit stamp (UPMJ/UPMT, server local time); None when UPMJ is blank."""
+        day: date | None = getattr(self, "updated_date", None)
+        return None if day is None else JdeTimestamp(day, int(getattr(self, "updated_time", 0) or 0))
+
+    def updated_at(self, zone: tzinfo) -> datetime | None:
+        """The audit stamp as an aware datetime, read in the server's time zone ``zone``."""
+        stamp = self.updated()
+        return None if stamp is None else stamp.to_datetime(zone)
+
+
+class AddressBookRow(JdeRow):
+    """F0101 Address Book Master: one row, keyed by AN8."""
+
+    table: ClassVar[str] = "F0101"
+
+    address_number: int = Field(alias="AN8")
+    long_address_number: str = Field("", alias="ALKY")
+    tax_id: str = Field("", alias="TAX")
+    alpha_name: str = Field("", alias="ALPH")
+    compressed_name: str = Field("", alias="DC")
+    business_unit: str = Field("", alias="MCU")
+    industry_class: str = Field("", alias="SIC")
+    language: str = Field("", alias="LNGP")
+    search_type: str = Field("", alias="AT1")
+    credit_message: str = Field("", alias="CM")
+    person_corporation: str = Field("", alias="TAXC")
+    is_receivable: str = Field("", alias="ATR")
+    is_payable: str = Field("", alias="ATP")
+    is_employee: str = Field("", alias="ATE")
+    category_code_01: str = Field("", alias="AC01")
+    category_code_02: str = Field("", alias="AC02")
+    category_code_03: str = Field("", alias="AC03")
+    category_code_30: str = Field("", alias="AC30")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class CustomerMasterRow(JdeRow):
+    """F03012 Customer Master by Line of Business: one row, keyed by AN8, CO."""
+
+    table: ClassVar[str] = "F03012"
+
+    address_number: int = Field(alias="AN8")
+    company: str = Field(alias="CO")
+    gl_offset: str = Field("", alias="ARC")
+    ar_business_unit: str = Field("", alias="MCUR")
+    currency: str = Field("", alias="CRCD")
+    tax_area: str = Field("", alias="TXA1")
+    tax_explanation: str = Field("", alias="EXR1")
+    credit_limit: Decimal = Field(Decimal(0), alias="ACL")
+    hold_invoices: str = Field("", alias="HDAR")
+    payment_terms: str = Field("", alias="TRAR")
+    statement_to: str = Field("", alias="STTO")
+    payment_instrument: str = Field("", alias="RYIN")
+    credit_manager: str = Field("", alias="CMGR")
+    collection_manager: str = Field("", alias="CLMG")
+    order_hold_code: str = Field("", alias="HOLD")
+    category_code_01: str = Field("", alias="AC01")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class WhosWhoRow(JdeRow):
+    """F0111 Address Book - Who's Who: one row, keyed by AN8, IDLN."""
+
+    table: ClassVar[str] = "F0111"
+
+    address_number: int = Field(alias="AN8")
+    line_number: int = Field(alias="IDLN")
+    display_sequence: int = Field(0, alias="DSS7")
+    mailing_name: str = Field("", alias="MLNM")
+    title: str = Field("", alias="ATTL")
+    salutation: str = Field("", alias="SLNM")
+    alpha_name: str = Field("", alias="ALPH")
+    compressed_name: str = Field("", alias="DC")
+    given_name: str = Field("", alias="GNNM")
+    middle_name: str = Field("", alias="MDNM")
+    surname: str = Field("", alias="SRNM")
+    contact_type: str = Field("", alias="TYC")
+    nickname: str = Field("", alias="NICK")
+    gender: str = Field("", alias="GEND")
+    active: str = Field("", alias="ACTIN")
+    remark: str = Field("", alias="REM1")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class AddressByDateRow(JdeRow):
+    """F0116 Address by Date: one row, keyed by AN8, EFTB."""
+
+    table: ClassVar[str] = "F0116"
+
+    address_number: int = Field(alias="AN8")
+    effective_date: date = Field(alias="EFTB")
+    line_1: str = Field("", alias="ADD1")
+    line_2: str = Field("", alias="ADD2")
+    line_3: str = Field("", alias="ADD3")
+    line_4: str = Field("", alias="ADD4")
+    postal_code: str = Field("", alias="ADDZ")
+    city: str = Field("", alias="CTY1")
+    county: str = Field("", alias="COUN")
+    state: str = Field("", alias="ADDS")
+    country: str = Field("", alias="CTR")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class PhoneRow(JdeRow):
+    """F0115 Address Book - Contact Phone Numbers: one row, keyed by AN8, IDLN, RCK7, CNLN."""
+
+    table: ClassVar[str] = "F0115"
+
+    address_number: int = Field(alias="AN8")
+    line_number: int = Field(alias="IDLN")
+    phone_line: int = Field(alias="RCK7")
+    contact_line: int = Field(alias="CNLN")
+    phone_type: str = Field("", alias="PHTP")
+    area_code: str = Field("", alias="AR1")
+    phone_number: str = Field("", alias="PH1")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class ElectronicAddressRow(JdeRow):
+    """F01151 Electronic Address: one row, keyed by AN8, IDLN, RCK7."""
+
+    table: ClassVar[str] = "F01151"
+
+    address_number: int = Field(alias="AN8")
+    line_number: int = Field(alias="IDLN")
+    email_line: int = Field(alias="RCK7")
+    address_type: str = Field("", alias="ETP")
+    electronic_address: str = Field("", alias="EMAL")
+    messaging_indicator: int = Field(0, alias="EHIER")
+    classification: str = Field("", alias="ECLASS")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class ItemRow(JdeRow):
+    """F4101 Item Master: one row, keyed by ITM."""
+
+    table: ClassVar[str] = "F4101"
+
+    short_item_number: int = Field(alias="ITM")
+    item_number: str = Field("", alias="LITM")
+    third_item_number: str = Field("", alias="AITM")
+    description: str = Field("", alias="DSC1")
+    description_2: str = Field("", alias="DSC2")
+    search_text: str = Field("", alias="SRTX")
+    stocking_type: str = Field("", alias="STKT")
+    gl_class: str = Field("", alias="GLPT")
+    unit_of_measure: str = Field("", alias="UOM1")
+    sales_category_1: str = Field("", alias="SRP1")
+    commodity_class: str = Field("", alias="PRP1")
+    line_type: str = Field("", alias="LNTY")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class AccountRow(JdeRow):
+    """F0901 Account Master: one row, keyed by AID."""
+
+    table: ClassVar[str] = "F0901"
+
+    account_id: str = Field(alias="AID")
+    company: str = Field("", alias="CO")
+    business_unit: str = Field("", alias="MCU")
+    object_account: str = Field("", alias="OBJ")
+    subsidiary: str = Field("", alias="SUB")
+    description: str = Field("", alias="DL01")
+    posting_edit: str = Field("", alias="PEC")
+    level_of_detail: str = Field("", alias="LDA")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class BusinessUnitRow(JdeRow):
+    """F0006 Business Unit Master: one row, keyed by MCU."""
+
+    table: ClassVar[str] = "F0006"
+
+    business_unit: str = Field(alias="MCU")
+    unit_type: str = Field("", alias="STYL")
+    level_of_detail: str = Field("", alias="LDM")
+    company: str = Field("", alias="CO")
+    address_number: int = Field(0, alias="AN8")
+    description: str = Field("", alias="DL01")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class CustomerLedgerRow(JdeRow):
+    """F03B11 Customer Ledger: one row, keyed by DOC, DCT, KCO, SFX."""
+
+    table: ClassVar[str] = "F03B11"
+
+    document_number: int = Field(alias="DOC")
+    document_type: str = Field(alias="DCT")
+    document_company: str = Field(alias="KCO")
+    pay_item: str = Field(alias="SFX")
+    address_number: int = Field(0, alias="AN8")
+    payor: int = Field(0, alias="PYR")
+    invoice_date: date | None = Field(None, alias="DIVJ")
+    gl_date: date | None = Field(None, alias="DGJ")
+    due_date: date | None = Field(None, alias="DDJ")
+    fiscal_year: int = Field(0, alias="FY")
+    period: int = Field(0, alias="PN")
+    company: str = Field("", alias="CO")
+    batch_number: int = Field(0, alias="ICU")
+    batch_type: str = Field("", alias="ICUT")
+    batch_date: date | None = Field(None, alias="DICJ")
+    posted_code: str = Field("", alias="POST")
+    pay_status: str = Field("", alias="PST")
+    gross_amount: Decimal = Field(Decimal(0), alias="AG")
+    open_amount: Decimal = Field(Decimal(0), alias="AAP")
+    taxable_amount: Decimal = Field(Decimal(0), alias="ATXA")
+    tax_amount: Decimal = Field(Decimal(0), alias="STAM")
+    currency_mode: str = Field("", alias="CRRM")
+    currency: str = Field("", alias="CRCD")
+    exchange_rate: Decimal = Field(Decimal(0), alias="CRR")
+    foreign_gross_amount: Decimal = Field(Decimal(0), alias="ACR")
+    foreign_open_amount: Decimal = Field(Decimal(0), alias="FAP")
+    tax_area: str = Field("", alias="TXA1")
+    tax_explanation: str = Field("", alias="EXR1")
+    remark: str = Field("", alias="RMK")
+    reference: str = Field("", alias="VR01")
+    purchase_order: str = Field("", alias="PO")
+    business_unit: str = Field("", alias="MCU")
+    payment_terms: str = Field("", alias="PTC")
+    account_id: str = Field("", alias="AID")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class ReceiptHeaderRow(JdeRow):
+    """F03B13 Receipts Header: one row, keyed by PYID."""
+
+    table: ClassVar[str] = "F03B13"
+
+    payment_id: int = Field(alias="PYID")
+    receipt_number: str = Field("", alias="CKNU")
+    address_number: int = Field(0, alias="AN8")
+    payor: int = Field(0, alias="PYR")
+    receipt_date: date | None = Field(None, alias="DMTJ")
+    gl_date: date | None = Field(None, alias="DGJ")
+    batch_number: int = Field(0, alias="ICU")
+    batch_type: str = Field("", alias="ICUT")
+    receipt_amount: Decimal = Field(Decimal(0), alias="CKAM")
+    unapplied_amount: Decimal = Field(Decimal(0), alias="AAP")
+    currency_mode: str = Field("", alias="CRRM")
+    currency: str = Field("", alias="CRCD")
+    foreign_receipt_amount: Decimal = Field(Decimal(0), alias="FCAM")
+    foreign_unapplied_amount: Decimal = Field(Decimal(0), alias="FAP")
+    bank_account_id: str = Field("", alias="GLBA")
+    company: str = Field("", alias="CO")
+    input_type: str = Field("", alias="TYIN")
+    remark: str = Field("", alias="RMK")
+    posted_code: str = Field("", alias="POST")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class ReceiptDetailRow(JdeRow):
+    """F03B14 Receipts Detail: one row, keyed by PYID, RC5."""
+
+    table: ClassVar[str] = "F03B14"
+
+    payment_id: int = Field(alias="PYID")
+    line_number: int = Field(alias="RC5")
+    document_number: int = Field(0, alias="DOC")
+    document_type: str = Field("", alias="DCT")
+    document_company: str = Field("", alias="KCO")
+    pay_item: str = Field("", alias="SFX")
+    address_number: int = Field(0, alias="AN8")
+    payor: int = Field(0, alias="PYR")
+    gl_date: date | None = Field(None, alias="DGJ")
+    batch_number: int = Field(0, alias="ICU")
+    amount_applied: Decimal = Field(Decimal(0), alias="PAAP")
+    discount_taken: Decimal = Field(Decimal(0), alias="ADSA")
+    currency: str = Field("", alias="CRCD")
+    remark: str = Field("", alias="RMK")
+    posted_code: str = Field("", alias="POST")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class AccountLedgerRow(JdeRow):
+    """F0911 Account Ledger: one row, keyed by KCO, DCT, DOC, DGJ, JELN, LT, EXTL."""
+
+    table: ClassVar[str] = "F0911"
+
+    document_company: str = Field(alias="KCO")
+    document_type: str = Field(alias="DCT")
+    document_number: int = Field(alias="DOC")
+    gl_date: date = Field(alias="DGJ")
+    line_number: Decimal = Field(alias="JELN")
+    ledger_type: str = Field(alias="LT")
+    line_extension: str = Field(alias="EXTL")
+    batch_number: int = Field(0, alias="ICU")
+    batch_type: str = Field("", alias="ICUT")
+    company: str = Field("", alias="CO")
+    account_id: str = Field("", alias="AID")
+    business_unit: str = Field("", alias="MCU")
+    object_account: str = Field("", alias="OBJ")
+    subsidiary: str = Field("", alias="SUB")
+    account_number: str = Field("", alias="ANI")
+    amount: Decimal = Field(Decimal(0), alias="AA")
+    currency: str = Field("", alias="CRCD")
+    explanation: str = Field("", alias="EXA")
+    remark: str = Field("", alias="EXR")
+    posted_code: str = Field("", alias="POST")
+    address_number: int = Field(0, alias="AN8")
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+MODELS: dict[str, type[JdeRow]] = {
+    m.table: m
+    for m in (
+        AddressBookRow,
+        CustomerMasterRow,
+        WhosWhoRow,
+        AddressByDateRow,
+        PhoneRow,
+        ElectronicAddressRow,
+        ItemRow,
+        AccountRow,
+        BusinessUnitRow,
+        CustomerLedgerRow,
+        ReceiptHeaderRow,
+        ReceiptDetailRow,
+        AccountLedgerRow,
+    )
+}

@@ -1,0 +1,296 @@
+"""Typed inputs and outputs of the write orchestrations published on the AIS Server.
+
+The orchestrations (``ORCH_55_*``) are ours: a JDE administrator publishes them with these Generic
+(flat JSON) inputs; docs/BEHAVIOR.md (J-section) is their contract. Inputs validate shape and JDE field
+lengths here, so a payload that cannot fit fails before it is sent; business rules (customer exists,
+distribution balances, reference unique...) are JDE's to check and come back as ``JdeBusinessError``.
+Amounts travel as decimal strings, dates in the user's date format.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_mlconn.jde.dates import DEFAULT_DATE_FORMAT, format_query_date, parse_query_date
+
+CREATE_CUSTOMER_INVOICE = "ORCH_55_CreateCustomerInvoice"
+CREATE_RECEIPT = "ORCH_55_CreateReceipt"
+UPSERT_ITEM = "ORCH_55_UpsertItem"
+
+# JDE error codes the orchestrations publish for "this record is already there".
+DUPLICATE_INVOICE_REFERENCE = "5502"
+DUPLICATE_RECEIPT_NUMBER = "5512"
+
+
+def _amount(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _date(value: date | None, date_format: str) -> str | None:
+    return None if value is None else format_query_date(value, date_format)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class InvoicePayItem(_Input):
+    """One pay item (F03B11 row, SFX 001, 002...)."""
+
+    gross_amount: Decimal
+    tax_amount: Decimal | None = None
+    due_date: date | None = None
+    remark: str | None = Field(None, max_length=30)
+
+
+class GlDistributionLine(_Input):
+    """One G/L distribution line (F0911): ``account`` as ``BU.Object`` or ``BU.Object.Subsidiary``,
+    ``amount`` positive for revenue (JDE stores it as a credit, negative AA)."""
+
+    account: str = Field(min_length=3, max_length=29)
+    amount: Decimal
+    remark: str | None = Field(None, max_length=30)
+
+
+class CustomerInvoiceInput(_Input):
+    """A standard A/R invoice (document type RI). ``external_reference`` (F03B11.VR01) identifies the
+    source invoice (the HubSpot invoice number) and must be unique per company: posting it twice is
+    refused with error 5502."""
+
+    customer_number: int = Field(gt=0)
+    company: str = Field("00001", min_length=1, max_length=5)
+    external_reference: str = Field(min_length=1, max_length=25)
+    invoice_date: date
+    gl_date: date | None = None
+    due_date: date | None = None
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    purchase_order: str | None = Field(None, max_length=8)
+    remark: str | None = Field(None, max_length=30)
+    pay_items: list[InvoicePayItem] = Field(min_length=1, max_length=999)
+    gl_distribution: list[GlDistributionLine] = Field(min_length=1)
+
+    def to_inputs(self, date_format: str = DEFAULT_DATE_FORMAT) -> dict[str, Any]:
+        inputs: dict[str, Any] = {
+            "CustomerNumber": str(self.customer_number),
+            "Company": self.company,
+            "ExternalReference": self.external_reference,
+            "InvoiceDate": _date(self.invoice_date, date_format),
+            "GLDate": _date(self.gl_date, date_format),
+            "DueDate": _date(self.due_date, date_format),
+            "CurrencyCode": self.currency,
+            "PurchaseOrder": self.purchase_order,
+            "Remark": self.remark,
+            "PayItems": [
+                {
+                    "GrossAmount": _amount(item.gross_amount),
+                    "TaxAmount": None if item.tax_amount is None else _amount(item.tax_amount),
+                    "DueDate": _date(item.due_date, date_format),
+                    "Remark": item.remark,
+                }
+                for item in self.pay_items
+            ],
+            "GLDistribution": [
+                {"Account": line.account, "Amount": _amount(line.amount), "Remark": line.remark}
+                for line in self.gl_distribution
+            ],
+        }
+        return _drop_none(inputs)
+
+    def record(self) -> str:
+        return (
+            f"invoice {self.external_reference} of customer {self.customer_number} (company {self.company})"
+        )
+
+
+class CustomerInvoiceResult(BaseModel):
+    """The invoice's key (DOC, DCT, KCO) and totals. ``created`` is False when the reference was
+    already posted and this describes the existing invoice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document_number: int
+    document_type: str
+    document_company: str
+    external_reference: str
+    gross_amount: Decimal
+    pay_item_count: int
+    batch_number: int | None = None
+    due_date: date | None = None
+    created: bool = True
+
+    @classmethod
+    def from_outputs(
+        cls, outputs: dict[str, Any], date_format: str = DEFAULT_DATE_FORMAT
+    ) -> CustomerInvoiceResult:
+        due = outputs.get("DueDate")
+        return cls(
+            document_number=int(outputs["DocumentNumber"]),
+            document_type=str(outputs["DocumentType"]),
+            document_company=str(outputs["DocumentCompany"]),
+            external_reference=str(outputs["ExternalReference"]),
+            gross_amount=Decimal(str(outputs["GrossAmount"])),
+            pay_item_count=int(outputs["PayItemCount"]),
+            batch_number=int(outputs["BatchNumber"]) if outputs.get("BatchNumber") else None,
+            due_date=parse_query_date(str(due), date_format) if due else None,
+        )
+
+
+class ReceiptApplication(_Input):
+    """Apply ``amount`` of the receipt to an invoice (oldest open pay items first unless ``pay_item``)."""
+
+    document_number: int = Field(gt=0)
+    document_type: str = Field("RI", min_length=2, max_length=2)
+    document_company: str | None = Field(None, max_length=5)
+    pay_item: str | None = Field(None, max_length=3)
+    amount: Decimal = Field(gt=0)
+
+
+class ReceiptInput(_Input):
+    """A customer receipt (F03B13) and its applications (F03B14). ``receipt_number`` (CKNU) identifies
+    the source payment and must be unique per customer: a second post is refused with error 5512."""
+
+    customer_number: int = Field(gt=0)
+    company: str = Field("00001", min_length=1, max_length=5)
+    receipt_number: str = Field(min_length=1, max_length=25)
+    receipt_date: date
+    gl_date: date | None = None
+    amount: Decimal = Field(gt=0)
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    bank_account: str | None = Field(None, max_length=29)
+    remark: str | None = Field(None, max_length=30)
+    applications: list[ReceiptApplication] = Field(default_factory=list)
+
+    def to_inputs(self, date_format: str = DEFAULT_DATE_FORMAT) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "CustomerNumber": str(self.customer_number),
+                "Company": self.company,
+                "ReceiptNumber": self.receipt_number,
+                "ReceiptDate": _date(self.receipt_date, date_format),
+                "GLDate": _date(self.gl_date, date_format),
+                "Amount": _amount(self.amount),
+                "CurrencyCode": self.currency,
+                "BankAccount": self.bank_account,
+                "Remark": self.remark,
+                "Applications": [
+                    {
+                        "DocumentNumber": str(a.document_number),
+                        "DocumentType": a.document_type,
+                        "DocumentCompany": a.document_company,
+                        "PayItem": a.pay_item,
+                        "Amount": _amount(a.amount),
+                    }
+                    for a in self.applications
+                ],
+            }
+        )
+
+    def record(self) -> str:
+        return f"receipt {self.receipt_number} of customer {self.customer_number} (company {self.company})"
+
+
+class AppliedInvoice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    document_number: int
+    document_type: str
+    document_company: str
+    pay_item: str
+    amount_applied: Decimal
+    open_amount: Decimal | None = None
+    pay_status: str | None = None
+
+
+class ReceiptResult(BaseModel):
+    """The receipt's payment id (PYID) and how it was applied; ``created`` False = it existed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payment_id: int
+    receipt_number: str
+    applied_amount: Decimal
+    unapplied_amount: Decimal
+    applications: list[AppliedInvoice] = Field(default_factory=list)
+    batch_number: int | None = None
+    created: bool = True
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, Any]) -> ReceiptResult:
+        return cls(
+            payment_id=int(outputs["PaymentId"]),
+            receipt_number=str(outputs["ReceiptNumber"]),
+            applied_amount=Decimal(str(outputs["AppliedAmount"])),
+            unapplied_amount=Decimal(str(outputs["UnappliedAmount"])),
+            batch_number=int(outputs["BatchNumber"]) if outputs.get("BatchNumber") else None,
+            applications=[
+                AppliedInvoice(
+                    document_number=int(a["DocumentNumber"]),
+                    document_type=str(a["DocumentType"]),
+                    document_company=str(a["DocumentCompany"]),
+                    pay_item=str(a["PayItem"]),
+                    amount_applied=Decimal(str(a["AmountApplied"])),
+                    open_amount=Decimal(str(a["OpenAmount"])),
+                    pay_status=str(a["PayStatus"]),
+                )
+                for a in outputs.get("Applications") or []
+            ],
+        )
+
+
+class ItemInput(_Input):
+    """Create or update an item (F4101) found by its 2nd item number (LITM). Fields left None are not
+    changed on update; a new item needs ``description``."""
+
+    item_number: str = Field(min_length=1, max_length=25)
+    description: str | None = Field(None, max_length=30)
+    description_2: str | None = Field(None, max_length=30)
+    search_text: str | None = Field(None, max_length=30)
+    stocking_type: str | None = Field(None, min_length=1, max_length=1)
+    unit_of_measure: str | None = Field(None, min_length=1, max_length=2)
+    gl_class: str | None = Field(None, max_length=4)
+    sales_category_1: str | None = Field(None, max_length=3)
+
+    def to_inputs(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "ItemNumber": self.item_number,
+                "Description": self.description,
+                "Description2": self.description_2,
+                "SearchText": self.search_text,
+                "StockingType": self.stocking_type,
+                "UnitOfMeasure": self.unit_of_measure,
+                "GLClass": self.gl_class,
+                "SalesCategory1": self.sales_category_1,
+            }
+        )
+
+    def record(self) -> str:
+        return f"item {self.item_number}"
+
+
+class ItemResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    short_item_number: int
+    item_number: str
+    action: Literal["CREATED", "UPDATED", "UNCHANGED"]
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, Any]) -> ItemResult:
+        return cls(
+            short_item_number=int(outputs["ShortItemNumber"]),
+            item_number=str(outputs["ItemNumber"]),
+            action=outputs["Action"],
+        )
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

@@ -1,0 +1,116 @@
+"""What every sync operator needs from Airflow: the store, the Variables, the run and the actor."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from airflow_provider_mlconn.sync.engine import RunInfo
+from airflow_provider_mlconn.sync.errors import WindowError
+from airflow_provider_mlconn.sync.store import STORE_CONN_ID, Actor, Store, open_store, store_settings
+from airflow_provider_mlconn.sync.watermarks import parse_instant
+
+
+def store_from_airflow(conn_id: str = STORE_CONN_ID) -> Store:
+    """Inside a task: the store named by the ``mlconn_store`` connection (optional), keyed by its
+    Fernet key or Airflow's."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    connection: Any = None
+    with suppress(AirflowNotFoundException):  # the connection is optional
+        connection = BaseHook.get_connection(conn_id)
+    settings = store_settings(connection, airflow_fernet_key=conf.get("core", "fernet_key", fallback=""))
+    # Neither "fernet_key" nor "sqlalchemy_url" is among Airflow's sensitive names: mask them here.
+    mask_secret(settings.fernet_keys)
+    password = make_url(settings.url).password
+    if password:
+        mask_secret(str(password))
+    return open_store(settings)
+
+
+def connection_from_metadata_db(conn_id: str) -> Any:
+    """Outside a task (the CLI): the connection from env vars, secrets backends or the metadata DB."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
+    try:
+        return Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+class AirflowVariables:
+    """Airflow Variables through the Task SDK (inside a task) as the engine's ``VariableAccess``."""
+
+    def get(self, key: str) -> str | None:
+        from airflow.sdk import Variable
+
+        value = Variable.get(key, default=None)
+        return None if value is None else str(value)
+
+    def set(self, key: str, value: str) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(
+            key, value, description="mlconn sync watermark: moved by the flow's commit_watermark task"
+        )
+
+
+def run_info(context: Any) -> RunInfo:
+    dag_run = context["dag_run"]
+    run_type = getattr(dag_run, "run_type", None)
+    return RunInfo(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        run_type=None if run_type is None else str(getattr(run_type, "value", run_type)),
+        data_interval_start=getattr(dag_run, "data_interval_start", None),
+        data_interval_end=getattr(dag_run, "data_interval_end", None),
+    )
+
+
+def actor(context: Any) -> Actor:
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return Actor(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=int(getattr(ti, "try_number", 1) or 1),
+        map_index=-1 if map_index is None else int(map_index),
+    )
+
+
+def optional_text(value: Any) -> str | None:
+    """A templated or param value that may be empty: None, "", "None" and "null" mean absent."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text in ("", "None", "null") else text
+
+
+def optional_instant(value: Any, what: str) -> datetime | None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise WindowError(f"{what} {value.isoformat()} has no time zone")
+        return value
+    text = optional_text(value)
+    return None if text is None else parse_instant(text, what)
+
+
+def optional_number(value: Any, what: str) -> float | None:
+    text = optional_text(value)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError as error:
+        raise WindowError(f"{what} {text!r} is not a number of minutes") from error
+    if number < 0:
+        raise WindowError(f"{what} must not be negative, got {number}")
+    return number

@@ -1,0 +1,390 @@
+"""Thin operators over the sync engine, and ``flow_dag`` / ``flow_tasks`` that wire a flow's run.
+
+A flow's DAG, as ``flow_tasks`` builds it::
+
+    plan_window >> extract >> map >> <entity>.order >> <entity>.load[batch ...] >> commit_watermark
+
+with one task group per entity, in the flow's stage order (``company.load`` before
+``contact.order``). ``<entity>.load`` is mapped over the batches its ``order`` task returns, runs
+in the entity's pool, and retries only what is not loaded. ``<entity>.order`` runs once ``map``
+succeeded and the prerequisite entities' loads are done, even if some of their records failed:
+records that need a failed one are held back, the others go on. ``commit_watermark`` runs only
+when no load failed.
+
+Operators take the flow by name (or the Flow itself) and look it up in the flow registry at run
+time, so the DAG serialises to plain strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, TriggerRule
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+
+from airflow_provider_mlconn.operators.common import (
+    AirflowVariables,
+    actor,
+    optional_instant,
+    optional_number,
+    run_info,
+    store_from_airflow,
+)
+from airflow_provider_mlconn.sync import engine
+from airflow_provider_mlconn.sync.flow import Flow
+from airflow_provider_mlconn.sync.registry import get_flow
+
+#: A load that failed only for reasons its own retry cannot fix fails at once (see LoadBlocked).
+LOAD_RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="airflow_provider_mlconn.sync.errors.LoadBlocked",
+            action=RetryAction.FAIL,
+            reason="records wait for a prerequisite or the target refused for good; clear the failed "
+            "prerequisite load (with downstream) or fix the cause, then clear this task",
+        )
+    ]
+)
+
+
+def _flow_name(flow: Flow | str) -> str:
+    return flow if isinstance(flow, str) else flow.name
+
+
+class _FlowOperator(BaseOperator):
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, flow: Flow | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flow_name = _flow_name(flow)
+
+    @property
+    def flow(self) -> Flow:
+        return get_flow(self.flow_name)
+
+
+class PlanWindowOperator(_FlowOperator):
+    """Decide each stream's window from its watermark; pushes the plan manifest.
+
+    ``window_start``/``window_end`` (ISO 8601, naive = UTC) make it a range run; without them the
+    run's params of the same names are used. ``overlap_minutes``/``safety_lag_minutes`` override
+    the flow's (params, then Variable ``mlconn_window__<flow>``). Params ``full_resync`` and
+    ``dry_run`` apply to every flow; any other param of the run reaches the flow's extract as
+    ``window.options``.
+    """
+
+    template_fields: Sequence[str] = ("window_start", "window_end", "overlap_minutes", "safety_lag_minutes")
+
+    def __init__(
+        self,
+        *,
+        window_start: str | None = None,
+        window_end: str | None = None,
+        overlap_minutes: str | float | None = None,
+        safety_lag_minutes: str | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window_start = window_start
+        self.window_end = window_end
+        self.overlap_minutes = overlap_minutes
+        self.safety_lag_minutes = safety_lag_minutes
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        params = context.get("params") or {}
+
+        def pick(name: str) -> Any:
+            value = getattr(self, name)
+            return params.get(name) if value is None else value
+
+        manifest = engine.plan_windows(
+            self.flow,
+            run_info(context),
+            AirflowVariables(),
+            now=datetime.now(timezone.utc),
+            window_start=optional_instant(pick("window_start"), "window_start"),
+            window_end=optional_instant(pick("window_end"), "window_end"),
+            overlap_minutes=optional_number(pick("overlap_minutes"), "overlap_minutes"),
+            safety_lag_minutes=optional_number(pick("safety_lag_minutes"), "safety_lag_minutes"),
+            full_resync=bool(params.get("full_resync")),
+            dry_run=bool(params.get("dry_run")),
+            options={name: value for name, value in params.items() if name not in ENGINE_PARAMS},
+        )
+        if manifest.dry_run:
+            self.log.info("dry run: records are mapped, nothing is loaded, no watermark moves")
+        for stream, window in manifest.windows.items():
+            self.log.info(
+                "stream %s: %s window %s -> %s", stream, window["mode"], window["start"], window["end"]
+            )
+        return manifest.model_dump(mode="json")
+
+
+class ExtractOperator(_FlowOperator):
+    """Stage each stream's changes in the store; pushes counts and high-water marks (no rows)."""
+
+    def __init__(self, *, plan_task_id: str = "plan_window", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan_task_id = plan_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
+        manifest = engine.extract(self.flow, store_from_airflow(), run_info(context), actor(context), plan)
+        self.log.info(
+            "staged %d new, %d changed, %d same; high-water %s",
+            manifest.new,
+            manifest.changed,
+            manifest.same,
+            manifest.high_water,
+        )
+        return manifest.model_dump(mode="json")
+
+
+class MapOperator(_FlowOperator):
+    """Map the run's staged records; mark unchanged and rejected ones."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        info = run_info(context)
+        manifest = engine.map_records(
+            self.flow, store_from_airflow(), info.ref(self.flow).run_key, actor(context)
+        )
+        self.log.info("mapping outcome: %s", manifest.counts)
+        return manifest.model_dump(mode="json")
+
+
+class OrderOperator(_FlowOperator):
+    """Record one entity's prerequisites and return its load batches (what the load maps over).
+
+    In a dry run it returns no batch, so nothing is loaded.
+    """
+
+    template_fields: Sequence[str] = ("entity",)
+
+    def __init__(self, *, entity: str, plan_task_id: str = "plan_window", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.plan_task_id = plan_task_id
+
+    def execute(self, context: Any) -> list[int]:
+        from airflow.sdk.configuration import conf
+
+        plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
+        if plan.dry_run:
+            self.log.info("dry run: %s records are not loaded", self.entity)
+            return []
+        info = run_info(context)
+        batches = engine.order_entity(
+            self.flow,
+            store_from_airflow(),
+            info.ref(self.flow).run_key,
+            self.entity,
+            max_map_length=conf.getint("core", "max_map_length", fallback=1024),
+        )
+        self.log.info("%s: %d load batches", self.entity, len(batches))
+        return batches
+
+
+class LoadOperator(_FlowOperator):
+    """Load one batch of one entity: the records of the run not loaded yet.
+
+    Fails (after saving every outcome) when a record did not load, so a retry or a cleared task
+    replays exactly those. Use ``LoadOperator.partial(...).expand(batch=order.output)``.
+    """
+
+    template_fields: Sequence[str] = ("entity", "batch")
+
+    def __init__(self, *, entity: str, batch: int, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_policy", LOAD_RETRY_POLICY)
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.batch = batch
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        info = run_info(context)
+        manifest = engine.load_batch(
+            self.flow,
+            store_from_airflow(),
+            run_key=info.ref(self.flow).run_key,
+            entity_name=self.entity,
+            batch=int(self.batch),
+            actor=actor(context),
+        )
+        self.log.info(
+            "%s batch %s: %d loaded (%d created, %d updated), %d rejected",
+            self.entity,
+            self.batch,
+            manifest.loaded,
+            manifest.created,
+            manifest.updated,
+            manifest.rejected,
+        )
+        return manifest.model_dump(mode="json")
+
+
+class CommitWatermarkOperator(_FlowOperator):
+    """Move the watermarks to the extract's high-water marks once every record of the run is final."""
+
+    def __init__(
+        self, *, plan_task_id: str = "plan_window", extract_task_id: str = "extract", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.NONE_FAILED)
+        super().__init__(**kwargs)
+        self.plan_task_id = plan_task_id
+        self.extract_task_id = extract_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        plan = engine.PlanManifest.model_validate(ti.xcom_pull(task_ids=self.plan_task_id))
+        extracted = engine.ExtractManifest.model_validate(ti.xcom_pull(task_ids=self.extract_task_id))
+        manifest = engine.commit_watermarks(
+            self.flow,
+            store_from_airflow(),
+            AirflowVariables(),
+            run_key=plan.run_key,
+            plan=plan,
+            extract_manifest=extracted,
+            now=datetime.now(timezone.utc),
+        )
+        self.log.info("watermarks moved %s; kept %s", manifest.moved, manifest.kept)
+        return manifest.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class FlowTasks:
+    """The tasks ``flow_tasks`` created, for wiring more around them."""
+
+    plan: PlanWindowOperator
+    extract: ExtractOperator
+    map: MapOperator
+    orders: dict[str, OrderOperator]
+    loads: dict[str, Any]
+    commit: CommitWatermarkOperator
+
+
+def flow_tasks(
+    flow: Flow,
+    *,
+    load_retries: int = 2,
+    load_retry_delay: timedelta = timedelta(minutes=1),
+) -> FlowTasks:
+    """Create a flow's tasks in the current DAG (``with DAG(...):``); see the module docstring."""
+    plan = PlanWindowOperator(task_id="plan_window", flow=flow)
+    extract = ExtractOperator(task_id="extract", flow=flow)
+    mapping = MapOperator(task_id="map", flow=flow)
+    plan >> extract >> mapping
+    orders: dict[str, OrderOperator] = {}
+    loads: dict[str, Any] = {}
+    for stage in flow.stages:
+        for name in stage:
+            entity = flow.entity(name)
+            with TaskGroup(group_id=name, tooltip=f"order and load {name} records ({entity.target})"):
+                order = OrderOperator(
+                    task_id="order", flow=flow, entity=name, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+                )
+                load = LoadOperator.partial(
+                    task_id="load",
+                    flow=flow.name,
+                    entity=name,
+                    pool=entity.pool_name,
+                    retries=load_retries,
+                    retry_delay=load_retry_delay,
+                    retry_policy=LOAD_RETRY_POLICY,
+                    map_index_template="batch {{ task.batch }}",
+                    outlets=[Asset(entity.asset_uri)] if entity.asset_uri else [],
+                ).expand(batch=order.output)
+            mapping >> order
+            for prerequisite in entity.depends_on:
+                loads[prerequisite] >> order
+            orders[name], loads[name] = order, load
+    commit = CommitWatermarkOperator(task_id="commit_watermark", flow=flow)
+    list(loads.values()) >> commit
+    return FlowTasks(plan=plan, extract=extract, map=mapping, orders=orders, loads=loads, commit=commit)
+
+
+#: Params every flow's DAG has; the others are the flow's own options (``window.options``).
+ENGINE_PARAMS = frozenset(
+    {"window_start", "window_end", "overlap_minutes", "safety_lag_minutes", "full_resync", "dry_run"}
+)
+
+
+def flow_params() -> dict[str, Param]:
+    """The params form of a flow's DAG: an optional range, window overrides, full resync, dry run."""
+    return {
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window start",
+            description="Read changes from this instant (UTC if no zone). Empty: from the watermark.",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window end",
+            description="Read changes before this instant. Empty: now minus the safety lag.",
+        ),
+        "overlap_minutes": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Overlap (minutes)",
+            description="Re-read this much before the watermark. Empty: the flow's setting.",
+        ),
+        "safety_lag_minutes": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Safety lag (minutes)",
+            description="Stop this much before now. Empty: the flow's setting.",
+        ),
+        "full_resync": Param(
+            False,
+            type="boolean",
+            title="Full resync",
+            description="Read everything from the beginning, not from the watermark (records whose "
+            "content did not change still cost no write).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Extract and map only: see what would be written (mlconn audit), write nothing, "
+            "move no watermark.",
+        ),
+    }
+
+
+def flow_dag(
+    flow: Flow,
+    *,
+    dag_id: str,
+    schedule: Any,
+    start_date: datetime,
+    tags: Sequence[str] = (),
+    load_retries: int = 2,
+    load_retry_delay: timedelta = timedelta(minutes=1),
+    params: Mapping[str, Param] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """A DAG that runs ``flow``: the whole declaration of a flow's DAG file.
+
+    One run at a time (``max_active_runs=1``: runs of one flow share its watermarks), no catchup
+    unless asked; the params form offers a range, window overrides, full resync and dry run, plus
+    the flow's own ``params`` (they reach its extract as ``window.options``).
+    """
+    dag_kwargs.setdefault("max_active_runs", 1)
+    dag_kwargs.setdefault("catchup", False)
+    dag_kwargs.setdefault("doc_md", flow.description or None)
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        tags=sorted({"mlconn", "sync", *tags}),
+        params={**flow_params(), **(params or {})},
+        **dag_kwargs,
+    ) as dag:
+        flow_tasks(flow, load_retries=load_retries, load_retry_delay=load_retry_delay)
+    return dag

@@ -1,0 +1,78 @@
+"""``mlconn-sandbox hubspot``: a faithful, in-memory HubSpot CRM API (objects v3, search, properties,
+associations v4), with HubSpot's auth, rate limits, error bodies and search index lag.
+
+It models HubSpot, not our client: nothing here imports from hooks, mapping or
+``airflow_provider_mlconn.hubspot``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from fastapi import FastAPI
+
+from airflow_provider_mlconn.sandbox.hubspot.app import HubSpotSandbox, create_app
+from airflow_provider_mlconn.sandbox.hubspot.gateway import Settings
+
+__all__ = ["HubSpotSandbox", "add_arguments", "app_from_args", "create_app"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    parser.add_argument("--token", default=defaults.token, help="the private app token it accepts")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=defaults.rate_limit,
+        metavar="REQUESTS_PER_10S",
+        help=f"rolling 10-second limit, TEN_SECONDLY_ROLLING (default {defaults.rate_limit})",
+    )
+    parser.add_argument(
+        "--search-rate-limit",
+        type=int,
+        default=defaults.search_rate_limit,
+        metavar="PER_S",
+        help=f"search requests per second, SECONDLY (default {defaults.search_rate_limit})",
+    )
+    parser.add_argument(
+        "--daily-limit",
+        type=int,
+        default=defaults.daily_limit,
+        metavar="REQUESTS",
+        help=f"requests per day, DAILY (default {defaults.daily_limit})",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="added to every API call")
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of API calls answered 502/504 (half before, half after the write happened)",
+    )
+    parser.add_argument(
+        "--search-lag-ms",
+        type=int,
+        default=defaults.search_lag_ms,
+        metavar="MS",
+        help=f"how long a write takes to show in search (default {defaults.search_lag_ms})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start with HubSpot-origin data (products, companies, contacts, invoices, payments) from seed N",
+    )
+
+
+def app_from_args(args: argparse.Namespace) -> FastAPI:
+    return create_app(
+        token=args.token,
+        rate_limit=args.rate_limit,
+        search_rate_limit=args.search_rate_limit,
+        daily_limit=args.daily_limit,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        search_lag_ms=args.search_lag_ms,
+        seed=args.seed,
+    )

@@ -1,0 +1,117 @@
+"""The HubSpot sandbox application: a portal, its limits, and the routes that serve the real paths."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airflow_provider_mlconn.sandbox.hubspot import api_associations, api_objects, api_properties, control
+from airflow_provider_mlconn.sandbox.hubspot.errors import HubSpotError
+from airflow_provider_mlconn.sandbox.hubspot.gateway import Gateway, Settings, Stats
+from airflow_provider_mlconn.sandbox.hubspot.limits import RateLimits
+from airflow_provider_mlconn.sandbox.hubspot.portal import Portal
+from airflow_provider_mlconn.sandbox.hubspot.seed import seed_portal
+from airflow_provider_mlconn.sandbox.hubspot.wire import json_response
+
+
+class HubSpotSandbox:
+    """Everything one sandboxed portal holds; ``app.state.sandbox`` in the FastAPI app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.portal = Portal(search_lag_ms=settings.search_lag_ms)
+        self.limits = RateLimits(
+            per_10s=settings.rate_limit, search_per_s=settings.search_rate_limit, daily=settings.daily_limit
+        )
+        self.stats = Stats()
+        self.seeded: dict[str, Any] = {}
+        self.reset(seed=settings.seed)
+
+    def reset(self, *, seed: int | None) -> None:
+        with self.portal.lock:
+            self.portal.reset()
+            self.limits.reset()
+            self.stats.clear()
+            # Seeded records are indexed at once: they predate the test, so no search lag applies.
+            lag, self.portal.search_lag_ms = self.portal.search_lag_ms, 0
+            try:
+                self.seeded = seed_portal(self.portal, seed) if seed is not None else {}
+            finally:
+                self.portal.search_lag_ms = lag
+
+    def configure(self, **changes: Any) -> None:
+        """Change limits, latency, faults or search lag while running."""
+        for name, value in changes.items():
+            kind = type(getattr(self.settings, name))
+            setattr(self.settings, name, kind(value))
+        self.limits.burst.limit = self.settings.rate_limit
+        self.limits.search.limit = self.settings.search_rate_limit
+        self.limits.daily.limit = self.settings.daily_limit
+        self.portal.search_lag_ms = self.settings.search_lag_ms
+
+
+def _correlation_id(request: Request) -> str:
+    state = request.scope.get("state") or {}
+    return str(state.get("correlation_id") or uuid.uuid4())
+
+
+async def _hubspot_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HubSpotError)
+    return json_response(error.body(_correlation_id(request)), status=error.status, headers=error.headers)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    body = {
+        "status": "error",
+        "message": f"{request.method} {request.url.path} is not an operation of this API ({error.detail}).",
+        "correlationId": _correlation_id(request),
+        "category": "OBJECT_NOT_FOUND" if error.status_code == 404 else "VALIDATION_ERROR",
+    }
+    return json_response(body, status=error.status_code)
+
+
+def create_app(
+    *,
+    token: str = Settings.token,
+    rate_limit: int = Settings.rate_limit,
+    search_rate_limit: int = Settings.search_rate_limit,
+    daily_limit: int = Settings.daily_limit,
+    latency_ms: float = Settings.latency_ms,
+    fault_rate: float = Settings.fault_rate,
+    search_lag_ms: int = Settings.search_lag_ms,
+    seed: int | None = None,
+) -> FastAPI:
+    """A HubSpot portal behind the real paths. Defaults are those of ``mlconn-sandbox hubspot``."""
+    if not 0 <= fault_rate < 1:
+        raise ValueError(f"fault_rate must be in [0, 1), got {fault_rate}")
+    if rate_limit < 1 or search_rate_limit < 1 or daily_limit < 1:
+        raise ValueError("rate limits must be at least 1")
+    settings = Settings(
+        token=token,
+        rate_limit=rate_limit,
+        search_rate_limit=search_rate_limit,
+        daily_limit=daily_limit,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        search_lag_ms=search_lag_ms,
+        seed=seed,
+    )
+    sandbox = HubSpotSandbox(settings)
+    app = FastAPI(
+        title="HubSpot CRM API sandbox",
+        description="A local, in-memory stand-in for api.hubapi.com (mlconn).",
+        docs_url="/_sandbox/docs",
+        redoc_url=None,
+        openapi_url="/_sandbox/openapi.json",
+    )
+    app.state.sandbox = sandbox
+    app.add_exception_handler(HubSpotError, _hubspot_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for module in (api_objects, api_associations, api_properties, control):
+        app.include_router(module.router())
+    app.add_middleware(Gateway, settings=settings, limits=sandbox.limits, stats=sandbox.stats)
+    return app

@@ -1,0 +1,183 @@
+"""The store's tables and their migrations, applied on first use.
+
+- ``mlconn_runs``: one row per run of a flow (windows, high-water marks, commit).
+- ``mlconn_records``: one row per record per run: encrypted source and mapped payloads, hashes,
+  status, attempts, remote id, encrypted error, prerequisites, batch, claim, and the
+  dag/run/task/try that touched it last.
+- ``mlconn_record_events``: the audit trail, one row per step a record went through (replays too).
+- ``mlconn_id_map``: source key <-> target id per flow and entity, with the last loaded hash.
+
+Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
+SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments a column typed exactly INTEGER PRIMARY KEY.
+_RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value} given to the store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+schema_migrations = sa.Table(
+    "mlconn_schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "mlconn_runs",
+    metadata,
+    sa.Column("run_key", sa.String(500), primary_key=True),
+    sa.Column("flow", sa.String(100), nullable=False),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("run_type", sa.String(50), nullable=True),
+    sa.Column("windows", sa.Text, nullable=True),
+    sa.Column("high_water", sa.Text, nullable=True),
+    sa.Column("committed", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("committed_at", UtcDateTime, nullable=True),
+    sa.Index("ix_mlconn_runs_flow_created", "flow", "created_at"),
+)
+
+records = sa.Table(
+    "mlconn_records",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("run_key", sa.String(500), nullable=False),
+    sa.Column("flow", sa.String(100), nullable=False),
+    sa.Column("entity", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(200), nullable=False),
+    sa.Column("source_payload", sa.Text, nullable=False),
+    sa.Column("source_hash", sa.String(64), nullable=False),
+    sa.Column("mapped_payload", sa.Text, nullable=True),
+    sa.Column("payload_hash", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("remote_id", sa.String(200), nullable=True),
+    sa.Column("change", sa.String(10), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("prerequisites", sa.Text, nullable=True),
+    sa.Column("batch", sa.Integer, nullable=True),
+    sa.Column("claim_owner", sa.String(600), nullable=True),
+    sa.Column("claim_token", sa.String(36), nullable=True),
+    sa.Column("claimed_at", UtcDateTime, nullable=True),
+    sa.Column("dag_id", sa.String(250), nullable=True),
+    sa.Column("run_id", sa.String(250), nullable=True),
+    sa.Column("task_id", sa.String(250), nullable=True),
+    sa.Column("try_number", sa.Integer, nullable=True),
+    sa.Column("map_index", sa.Integer, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("run_key", "entity", "source_key", name="uq_mlconn_records_run_entity_key"),
+    sa.Index("ix_mlconn_records_run_entity_status", "run_key", "entity", "status", "batch"),
+    sa.Index("ix_mlconn_records_key_history", "flow", "entity", "source_key", "id"),
+    sa.Index("ix_mlconn_records_claim_token", "claim_token"),
+    sa.Index("ix_mlconn_records_status_updated", "flow", "status", "updated_at"),
+)
+
+record_events = sa.Table(
+    "mlconn_record_events",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("record_id", _RowId, sa.ForeignKey("mlconn_records.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("remote_id", sa.String(200), nullable=True),
+    sa.Column("change", sa.String(10), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("payload_hash", sa.String(64), nullable=True),
+    sa.Column("dag_id", sa.String(250), nullable=True),
+    sa.Column("run_id", sa.String(250), nullable=True),
+    sa.Column("task_id", sa.String(250), nullable=True),
+    sa.Column("try_number", sa.Integer, nullable=True),
+    sa.Column("map_index", sa.Integer, nullable=True),
+    sa.Index("ix_mlconn_record_events_record", "record_id", "id"),
+)
+
+id_map = sa.Table(
+    "mlconn_id_map",
+    metadata,
+    sa.Column("flow", sa.String(100), primary_key=True),
+    sa.Column("entity", sa.String(100), primary_key=True),
+    sa.Column("source_key", sa.String(200), primary_key=True),
+    sa.Column("remote_id", sa.String(200), nullable=False),
+    sa.Column("last_loaded_hash", sa.String(64), nullable=False),
+    sa.Column("last_record_id", _RowId, nullable=False),
+    sa.Column("last_run_key", sa.String(500), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("loaded_at", UtcDateTime, nullable=False),
+    sa.Index("ix_mlconn_id_map_remote", "flow", "entity", "remote_id"),
+)
+
+
+def _create_initial_tables(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[runs, records, record_events, id_map], checkfirst=True)
+
+
+Migration = tuple[int, str, Callable[[Connection], Any]]
+
+#: Append only; a released migration never changes.
+MIGRATIONS: tuple[Migration, ...] = ((1, "runs, records, record events, id map", _create_initial_tables),)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+_ADVISORY_LOCK_ID = 0x6D6C636F6E6E  # "mlconn"
+
+
+def applied_version(connection: Connection) -> int:
+    if not sa.inspect(connection).has_table(schema_migrations.name):
+        return 0
+    return int(connection.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0)
+
+
+def migrate(connection: Connection) -> list[int]:
+    """Apply the missing migrations inside the caller's transaction; returns the versions applied."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _ADVISORY_LOCK_ID})
+    schema_migrations.create(connection, checkfirst=True)
+    current = applied_version(connection)
+    applied: list[int] = []
+    for version, description, apply in MIGRATIONS:
+        if version <= current:
+            continue
+        apply(connection)
+        connection.execute(
+            schema_migrations.insert().values(
+                version=version, description=description, applied_at=datetime.now(timezone.utc)
+            )
+        )
+        applied.append(version)
+    return applied

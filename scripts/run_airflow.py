@@ -1,0 +1,106 @@
+"""``make airflow``: Airflow standalone on 127.0.0.1 with both sandboxes, for the UI.
+
+Starts the JDE and HubSpot sandboxes on free local ports, stores the connections ``jde_ais_default``
+and ``hubspot_default`` in Airflow's database (so the UI lists them and its Test button works), then
+runs ``airflow standalone`` until you press Ctrl-C, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_provider_mlconn.sandbox.runner import SandboxProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def airflow_env(airflow_home: Path, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+    }
+
+
+def put_connection(env: dict[str, str], conn_id: str, definition: dict[str, object]) -> None:
+    subprocess.run([AIRFLOW, "connections", "delete", conn_id], env=env, capture_output=True, check=False)
+    subprocess.run(
+        [AIRFLOW, "connections", "add", conn_id, "--conn-json", json.dumps(definition)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--airflow-home", type=Path, default=REPO_ROOT / ".airflow")
+    parser.add_argument("--port", type=int, default=8080, help="api-server port on 127.0.0.1 (default 8080)")
+    parser.add_argument(
+        "--customers", type=int, default=200, help="customers in the JDE sandbox (default 200)"
+    )
+    args = parser.parse_args()
+
+    args.airflow_home.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(args.airflow_home.resolve(), args.port)
+    jde = SandboxProcess("jde", ["--customers", str(args.customers), "--latency-ms", "20"])
+    hubspot = SandboxProcess("hubspot", ["--token", "pat-na1-sandbox"])
+    standalone: subprocess.Popen[bytes] | None = None
+    try:
+        jde.start()
+        hubspot.start()
+        print(f"JDE AIS sandbox: {jde.url}\nHubSpot sandbox: {hubspot.url}", flush=True)
+        subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        put_connection(
+            env,
+            "jde_ais_default",
+            {
+                "conn_type": "jde_ais",
+                "host": jde.url,
+                "login": "JDE",
+                "password": "JDE",
+                "extra": {"environment": "JDV920", "role": "*ALL", "device_name": "airflow-mlconn"},
+            },
+        )
+        put_connection(
+            env,
+            "hubspot_default",
+            {"conn_type": "hubspot", "host": hubspot.url, "password": "pat-na1-sandbox"},
+        )
+        passwords = args.airflow_home / "simple_auth_manager_passwords.json.generated"
+        print(
+            f"Airflow UI: http://127.0.0.1:{args.port} (user admin; password in {passwords}). "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        standalone = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True)
+        standalone.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if standalone is not None and standalone.poll() is None:
+            os.killpg(standalone.pid, signal.SIGTERM)
+            try:
+                standalone.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(standalone.pid, signal.SIGKILL)
+        hubspot.stop()
+        jde.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The AIS sandbox's seeded data and query engine, exercised in-process (no HTTP)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+
+from airflow_provider_mlconn.sandbox.jde.seed import Dataset
+from airflow_provider_mlconn.sandbox.jde.store import QueryContext, QueryError, Store, compile_query, select
+
+pytestmark = pytest.mark.unit
+CONTEXT = QueryContext("MM/dd/yyyy", "JDE", date(2026, 1, 15))
+
+
+@pytest.fixture(scope="module")
+def store() -> Store:
+    return Store(Dataset(customers=2000, seed=7))
+
+
+def rows(store: Store, table: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    virtual = store.table(table)
+    return list(select(virtual, compile_query(virtual.schema, query, CONTEXT)))
+
+
+def cond(control_id: str, operator: str, *contents: str) -> dict[str, Any]:
+    return {"controlId": control_id, "operator": operator, "value": [{"content": c} for c in contents]}
+
+
+def test_the_same_seed_gives_the_same_rows_and_another_seed_other_rows() -> None:
+    first, again, other = (Store(Dataset(customers=200, seed=s)) for s in (1, 1, 2))
+    assert rows(first, "F0111") == rows(again, "F0111")
+    assert rows(first, "F0101") != rows(other, "F0101")
+
+
+def test_customers_n_yields_exactly_n_customers_among_suppliers_and_employees() -> None:
+    dataset = Dataset(customers=100_000, seed=1)
+    kinds = Counter(dataset.kind_of(an8) for an8 in dataset.address_numbers)
+    assert kinds["C"] == 100_000
+    assert kinds["V"] > 0 and kinds["E"] > 0 and kinds["O"] == 2
+    assert dataset.address_numbers == sorted(dataset.address_numbers)
+
+
+def test_the_data_carries_the_mess_real_jde_data_has(store: Store) -> None:
+    book = rows(store, "F0101", {"condition": [cond("F0101.AT1", "EQUAL", "C")]})
+    names = [r["ALPH"] for r in book]
+    assert any(re.search(r"[\u0370-\u03ff\u0400-\u04ff\u3040-\u30ff\u4e00-\u9fff]", n) for n in names)
+    assert any(re.search(r"[éüöñçłø]", n) for n in names)
+    assert any(len(n) == 40 for n in names), "names cut at the 40 characters of ALPH"
+    assert any(n != n.rstrip() for n in names), "names typed with trailing blanks"
+    assert all(r["AT1"] == "C  " for r in book), "codes come back blank-padded"
+    assert all(r["MCU"].startswith(" ") for r in book), "business units are right-justified"
+    assert any(r["AC30"] == "INA" for r in book), "inactive customers"
+    emails = [r["EMAL"] for r in rows(store, "F01151") if r["IDLN"] > 0]
+    assert any("@" not in e or e.count("@") > 1 or e.endswith("@") for e in emails), "invalid e-mails"
+    per_customer = Counter((r["AN8"], r["EMAL"]) for r in rows(store, "F01151") if r["IDLN"] > 0)
+    assert any(n > 1 for n in per_customer.values()), "one e-mail on two contacts of a customer"
+    contacts = {(r["AN8"], r["IDLN"]) for r in rows(store, "F0111") if r["IDLN"] > 0}
+    with_email = {(r["AN8"], r["IDLN"]) for r in rows(store, "F01151")}
+    assert contacts - with_email, "contacts without an e-mail"
+    addresses = Counter(r["AN8"] for r in rows(store, "F0116"))
+    assert any(n > 1 for n in addresses.values()), "effective-dated address history"
+    assert any(r["CRCD"] == "JPY" for r in rows(store, "F03012"))
+
+
+def test_every_table_comes_out_in_primary_key_order_without_duplicates(store: Store) -> None:
+    for name, virtual in store.tables.items():
+        keys = [tuple(r[c] for c in virtual.schema.primary_key) for r in rows(store, name)]
+        assert keys, name
+        assert len(set(keys)) == len(keys), name
+        normalised = [tuple(v.rstrip() if isinstance(v, str) else v for v in k) for k in keys]
+        assert normalised == sorted(normalised), name
+
+
+def test_string_equality_ignores_blank_padding_and_between_is_inclusive(store: Store) -> None:
+    customers = rows(store, "F0101", {"condition": [cond("F0101.AT1", "LIST", "C", "V")]})
+    assert {r["AT1"] for r in customers} == {"C  ", "V  "}
+    first, last = customers[0]["AN8"], customers[5]["AN8"]
+    ranged = rows(store, "F0101", {"condition": [cond("F0101.AN8", "BETWEEN", str(first), str(last))]})
+    assert ranged[0]["AN8"] == first and ranged[-1]["AN8"] == last
+
+
+def test_match_any_and_complex_queries_fold_left_to_right(store: Store) -> None:
+    query = {
+        "matchType": "MATCH_ALL",
+        "condition": [cond("F0101.AT1", "EQUAL", "C")],
+        "complexQuery": [
+            {
+                "andOr": "AND",
+                "query": {
+                    "matchType": "MATCH_ANY",
+                    "condition": [cond("F0101.AN8", "EQUAL", "10001"), cond("F0101.AN8", "EQUAL", "10017")],
+                },
+            }
+        ],
+    }
+    # 10017 is a supplier (slot 17 of its block): only the customer remains
+    assert [r["AN8"] for r in rows(store, "F0101", query)] == [10001]
+
+
+def test_dates_in_conditions_must_use_the_users_format(store: Store) -> None:
+    recent = rows(store, "F0101", {"condition": [cond("F0101.UPMJ", "GREATER_EQUAL", "06/01/2025")]})
+    assert recent and all(r["UPMJ"] >= 125152 for r in recent)
+    virtual = store.table("F0101")
+    with pytest.raises(QueryError, match=r"user's format MM/dd/yyyy"):
+        compile_query(virtual.schema, {"condition": [cond("F0101.UPMJ", "EQUAL", "2025-06-01")]}, CONTEXT)
+
+
+def test_a_list_over_address_numbers_reads_only_those_groups(store: Store) -> None:
+    virtual = store.table("F0111")
+    generated: list[int] = []
+    original = virtual.generate
+
+    def counting(group: int) -> list[dict[str, Any]]:
+        generated.append(group)
+        return original(group)
+
+    virtual.generate = counting
+    try:
+        found = rows(store, "F0111", {"condition": [cond("F0111.AN8", "LIST", "10002", "10005", "99999999")]})
+    finally:
+        virtual.generate = original
+    assert {r["AN8"] for r in found} == {10002, 10005}
+    assert sorted(generated) == [10002, 10005]
+
+
+def test_unknown_columns_and_operators_are_refused_with_the_name(store: Store) -> None:
+    schema = store.table("F0101").schema
+    with pytest.raises(QueryError, match=r"F0101\.NOPE"):
+        compile_query(schema, {"condition": [cond("F0101.NOPE", "EQUAL", "x")]}, CONTEXT)
+    with pytest.raises(QueryError, match="LIKE"):
+        compile_query(schema, {"condition": [cond("F0101.AN8", "LIKE", "x")]}, CONTEXT)
+    with pytest.raises(QueryError, match="string columns"):
+        compile_query(schema, {"condition": [cond("F0101.AN8", "STR_START_WITH", "1")]}, CONTEXT)
+
+
+def test_no_generated_row_is_stamped_after_the_anchor_so_change_polls_read_only_edits() -> None:
+    store = Store(Dataset(customers=300, seed=3))
+    for name in store.tables:
+        assert max(r["UPMJ"] for r in rows(store, name)) <= store.seeded_until, name
+    virtual = store.table("F0111")
+    edited = [dict(r) for r in virtual.rows_of(10004)]
+    edited[0]["UPMJ"] = 126005  # 2026-01-05
+    virtual.replace_group(10004, edited)
+    after = f"{date(2026, 1, 1):%m/%d/%Y}"
+    query = compile_query(
+        virtual.schema, {"condition": [cond("F0111.UPMJ", "GREATER_EQUAL", after)]}, CONTEXT
+    )
+    assert [(r["AN8"], r["IDLN"]) for r in store.select(virtual, query)] == [(10004, 0)]

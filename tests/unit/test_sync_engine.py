@@ -1,0 +1,343 @@
+"""The engine's steps on a real SQLite store with the toy flow: load semantics, ordering, replay."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from airflow_provider_mlconn.sync import engine
+from airflow_provider_mlconn.sync.errors import (
+    CallableContractError,
+    LoadBlocked,
+    LoadIncomplete,
+    WatermarkNotCommitted,
+)
+from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus
+from airflow_provider_mlconn.sync.store import RunRef
+from airflow_provider_mlconn.sync.watermarks import watermark_variable
+from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow
+
+pytestmark = pytest.mark.unit
+
+NOW = T0 + timedelta(hours=2)
+
+
+@pytest.fixture
+def world() -> ToyWorld:
+    world = ToyWorld()
+    for number in range(1, 5):
+        world.company(f"C{number}", f"Company {number}", T0 + timedelta(minutes=number))
+        world.contact(
+            f"P{number}", f"C{number}", f"person{number}@example.com", T0 + timedelta(minutes=10 + number)
+        )
+    return world
+
+
+class Run:
+    """Drives one run of a flow through the engine's steps, like the DAG does."""
+
+    def __init__(self, flow, store, variables, run_id: str):
+        self.flow, self.store, self.variables = flow, store, variables
+        self.info = engine.RunInfo(
+            dag_id=f"dag_{flow.name}", run_id=run_id, run_type="manual", data_interval_end=NOW
+        )
+        self.ref = self.info.ref(flow)
+
+    def actor(self, task_id: str, try_number: int = 1, map_index: int = -1):
+        return actor_for(self.ref, task_id, try_number=try_number, map_index=map_index)
+
+    def prepare(self) -> dict[str, list[int]]:
+        self.plan = engine.plan_windows(self.flow, self.info, self.variables, now=NOW)
+        self.extracted = engine.extract(self.flow, self.store, self.info, self.actor("extract"), self.plan)
+        engine.map_records(self.flow, self.store, self.ref.run_key, self.actor("map"))
+        return {
+            entity.name: engine.order_entity(
+                self.flow, self.store, self.ref.run_key, entity.name, max_map_length=1024
+            )
+            for entity in self.flow.entities
+        }
+
+    def load(self, entity: str, batch: int = 0, try_number: int = 1):
+        return engine.load_batch(
+            self.flow,
+            self.store,
+            run_key=self.ref.run_key,
+            entity_name=entity,
+            batch=batch,
+            actor=self.actor(f"{entity}.load", try_number, map_index=batch),
+        )
+
+    def commit(self):
+        return engine.commit_watermarks(
+            self.flow,
+            self.store,
+            self.variables,
+            run_key=self.ref.run_key,
+            plan=self.plan,
+            extract_manifest=self.extracted,
+            now=NOW,
+        )
+
+    def statuses(self) -> dict[tuple[str, str], str]:
+        return {(r.entity, r.key): r.status.value for r in self.store.records_of_run(self.ref.run_key)}
+
+
+def test_a_clean_run_loads_every_record_once_and_moves_the_watermark_to_the_last_change(sqlite_store, world):
+    flow = make_toy_flow("clean_run", world)
+    variables = DictVariables()
+    run = Run(flow, sqlite_store, variables, "run1")
+    assert run.prepare() == {"company": [0], "contact": [0]}
+    assert run.load("company").loaded == 4
+    contacts = run.load("contact")
+    assert (contacts.loaded, contacts.created) == (4, 4)
+    assert world.target[("contact", "P3")]["company_id"] == "co-C3"
+    manifest = run.commit()
+    assert manifest.moved["changes"]["to"] == (T0 + timedelta(minutes=14)).isoformat()
+    stored = json.loads(variables.values[watermark_variable("clean_run", "changes")])
+    assert stored["at"] == (T0 + timedelta(minutes=14)).isoformat()
+
+
+def test_a_retry_loads_exactly_the_failed_records_and_never_reposts_a_success(sqlite_store, world):
+    flow = make_toy_flow("retry_half", world)
+    world.fail_first = {("company", "C2"), ("company", "C4")}
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    with pytest.raises(LoadIncomplete, match="2 loaded, 0 rejected, 2 failed") as raised:
+        run.load("company")
+    assert not isinstance(raised.value, LoadBlocked)
+    statuses = run.statuses()
+    assert [statuses[("company", k)] for k in ("C1", "C2", "C3", "C4")] == [
+        "loaded",
+        "failed",
+        "loaded",
+        "failed",
+    ]
+
+    retry = run.load("company", try_number=2)
+    assert retry.loaded == 2
+    assert world.calls[-1] == ("company", ["C2", "C4"])
+    assert sorted(world.posted("company")) == ["C1", "C2", "C3", "C4"]
+    record = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "C2")
+    assert (record.status, record.attempts) == (RecordStatus.LOADED, 2)
+
+
+def test_watermark_stays_while_a_load_has_failed_and_moves_after_the_retry(sqlite_store, world):
+    flow = make_toy_flow("stuck_mark", world)
+    world.fail_first = {("contact", "P1")}
+    variables = DictVariables()
+    run = Run(flow, sqlite_store, variables, "run1")
+    run.prepare()
+    run.load("company")
+    with pytest.raises(LoadIncomplete):
+        run.load("contact")
+    with pytest.raises(WatermarkNotCommitted, match="records not final"):
+        run.commit()
+    assert variables.values == {}
+    run.load("contact", try_number=2)
+    assert run.commit().moved
+
+
+def test_dependents_of_a_failed_prerequisite_are_held_back_and_load_with_it_later(sqlite_store, world):
+    flow = make_toy_flow("held_back", world)
+    world.fail_always = {("company", "C2")}
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    with pytest.raises(LoadIncomplete):
+        run.load("company")
+    with pytest.raises(LoadBlocked, match="1 held back for a prerequisite"):
+        run.load("contact")
+    assert ("contact", ["P1", "P3", "P4"]) in world.calls
+    assert "P2" not in world.posted("contact")
+    held = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "P2")
+    assert held.status is RecordStatus.FAILED
+    assert held.error == "prerequisite company C2 failed"
+    assert held.attempts == 0
+
+    world.fail_always.clear()
+    run.load("company", try_number=2)
+    run.load("contact", try_number=2)
+    assert world.posted("contact").count("P2") == 1
+    assert set(run.statuses().values()) == {"loaded"}
+
+
+def test_a_prerequisite_outside_the_run_is_taken_from_the_id_map(sqlite_store, world):
+    flow = make_toy_flow("id_map_prereq", world)
+    variables = DictVariables()
+    first = Run(flow, sqlite_store, variables, "run1")
+    first.prepare()
+    first.load("company")
+    first.load("contact")
+    first.commit()
+    world.contact("P9", "C1", "new@example.com", T0 + timedelta(minutes=30))
+    second = Run(flow, sqlite_store, variables, "run2")
+    second.prepare()
+    second.load("contact")
+    assert world.target[("contact", "P9")]["company_id"] == "co-C1"
+
+
+def test_a_prerequisite_never_loaded_holds_the_record_back_with_a_reason(sqlite_store):
+    world = ToyWorld()
+    world.contact("P1", "C404", "x@example.com", T0)
+    flow = make_toy_flow("missing_prereq", world)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    with pytest.raises(LoadBlocked):
+        run.load("contact")
+    record = sqlite_store.records_of_run(run.ref.run_key)[0]
+    assert record.error == "prerequisite company C404 not found: not in this run and never loaded"
+
+
+def test_records_equal_to_the_last_load_are_unchanged_and_cost_no_call(sqlite_store, world):
+    flow = make_toy_flow("unchanged", world)
+    variables = DictVariables()
+    first = Run(flow, sqlite_store, variables, "run1")
+    first.prepare()
+    first.load("company")
+    first.load("contact")
+    first.commit()
+    calls_before = len(world.calls)
+
+    world.company("C3", "Company 3 renamed", T0 + timedelta(minutes=40))
+    second = Run(flow, sqlite_store, variables, "run2")
+    second.plan = engine.plan_windows(flow, second.info, variables, now=NOW, overlap_minutes=60)
+    second.extracted = engine.extract(flow, sqlite_store, second.info, second.actor("extract"), second.plan)
+    counts = engine.map_records(flow, sqlite_store, second.ref.run_key, second.actor("map")).counts
+    assert counts == {"unchanged": 7, "mapped": 1}
+    assert engine.order_entity(flow, sqlite_store, second.ref.run_key, "contact", max_map_length=1024) == []
+    engine.order_entity(flow, sqlite_store, second.ref.run_key, "company", max_map_length=1024)
+    second.load("company")
+    assert world.calls[calls_before:] == [("company", ["C3"])]
+
+
+def test_a_rejected_record_does_not_stop_the_run_and_keeps_an_actionable_reason(sqlite_store, world):
+    world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))
+    flow = make_toy_flow("rejects", world)
+    variables = DictVariables()
+    run = Run(flow, sqlite_store, variables, "run1")
+    run.prepare()
+    run.load("company")
+    run.load("contact")
+    assert run.commit().moved
+    rejected = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "P5")
+    assert rejected.status is RecordStatus.REJECTED
+    assert rejected.error == "contact P5: e-mail 'eve at example.com' has no '@'; correct it in JDE"
+
+
+def test_extracting_again_in_the_same_run_keeps_loaded_records_and_restages_changed_ones(sqlite_store, world):
+    flow = make_toy_flow("re_extract", world)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    run.load("company")
+    world.company("C1", "Company 1 changed", T0 + timedelta(minutes=1))
+    again = engine.extract(flow, sqlite_store, run.info, run.actor("extract", 2), run.plan)
+    assert (again.new, again.changed, again.same) == (0, 1, 7)
+    statuses = run.statuses()
+    assert statuses[("company", "C1")] == "staged"
+    assert statuses[("company", "C2")] == "loaded"
+
+
+def test_a_load_call_that_raises_fails_its_records_and_three_in_a_row_stop_the_task(sqlite_store, world):
+    flow = make_toy_flow("raising_load", world, call_batch_size=1)
+
+    def broken_load(entity, records):
+        world.calls.append((entity, [r.key for r in records]))
+        raise ConnectionError("target unreachable")
+
+    object.__setattr__(flow, "load", broken_load)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    with pytest.raises(LoadIncomplete, match="3 failed, 0 held back for a prerequisite, 1 not attempted"):
+        run.load("company")
+    assert len(world.calls) == 3
+    errors = {r.key: r.error for r in sqlite_store.records_of_run(run.ref.run_key) if r.entity == "company"}
+    assert errors["C1"] == "ConnectionError: target unreachable"
+    assert errors["C4"] is None
+
+
+def test_an_outcome_missing_from_the_load_result_fails_that_record(sqlite_store, world):
+    flow = make_toy_flow("missing_outcome", world)
+    object.__setattr__(flow, "load", lambda entity, records: {})
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    with pytest.raises(LoadIncomplete):
+        run.load("company")
+    record = sqlite_store.records_of_run(run.ref.run_key)[0]
+    assert record.error == "load('company') returned no outcome for this record"
+
+
+def test_dependencies_on_an_entity_not_declared_as_depends_on_are_refused(sqlite_store, world):
+    flow = make_toy_flow("bad_deps", world)
+    object.__setattr__(flow, "dependencies", lambda record: [Prerequisite("contact", "P1")])
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
+    run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
+    engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
+    with pytest.raises(CallableContractError, match="entity company does not declare depends_on 'contact'"):
+        engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024)
+
+
+def test_batches_stay_within_the_flow_cap_and_max_map_length(sqlite_store):
+    world = ToyWorld()
+    for number in range(45):
+        world.company(f"C{number:03}", f"Company {number}", T0 + timedelta(seconds=number))
+    flow = make_toy_flow("batches", world, task_batch_size=10, call_batch_size=5)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
+    run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
+    engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
+    assert engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=3) == [0, 1, 2]
+    for batch in range(3):
+        run.load("company", batch=batch)
+    assert sorted(world.posted("company")) == sorted(f"C{n:03}" for n in range(45))
+    assert max(len(keys) for _, keys in world.calls) == 5
+
+
+def test_replay_remaps_from_the_stored_source_loads_and_appends_to_the_history(sqlite_store, world):
+    world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))
+    flow = make_toy_flow("replayed", world)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.prepare()
+    run.load("company")
+    run.load("contact")
+    request = engine.ReplayRequest(flow="replayed", statuses=["rejected"], dry_run=False)
+    ids = engine.select_replay(flow, sqlite_store, request)
+    assert len(ids) == 1
+
+    replay_run = RunRef("replayed", "mlconn_replay", "manual__1")
+    with pytest.raises(LoadIncomplete, match="1 are still rejected"):
+        engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records"))
+    world.mapping_version = 2
+    manifest = engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records", try_number=2))
+    assert manifest.loads[0].loaded == 1
+    assert world.target[("contact", "P5")]["email"] == "eve@example.com"
+    [(record, events)] = sqlite_store.record_history(flow="replayed", entity="contact", key="P5")
+    assert record.status is RecordStatus.LOADED
+    assert [e.action for e in events] == ["stage", "map", "replay-map", "replay-map", "replay-load"]
+    assert events[-1].actor == "mlconn_replay/manual__1/replay_records try 2"
+    assert engine.select_replay(flow, sqlite_store, request) == []
+
+
+def test_replay_skips_a_record_superseded_by_a_later_run(sqlite_store, world):
+    world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))
+    flow = make_toy_flow("superseded", world)
+    variables = DictVariables()
+    first = Run(flow, sqlite_store, variables, "run1")
+    first.prepare()
+    first.load("company")
+    first.load("contact")
+    first.commit()
+    world.contact("P5", "C1", "eve@example.com", T0 + timedelta(minutes=50))
+    second = Run(flow, sqlite_store, variables, "run2")
+    second.prepare()
+    second.load("contact")
+    request = engine.ReplayRequest(flow="superseded", statuses=["rejected"], dry_run=False)
+    assert engine.select_replay(flow, sqlite_store, request) == []
