@@ -17,7 +17,12 @@ from urllib.parse import urlparse
 import pytest
 
 # Fixtures of each area live beside it; listed here so every test module can use them.
-pytest_plugins = ["tests.support.jde", "tests.support.hubspot", "tests.support.sync"]
+pytest_plugins = [
+    "tests.support.jde",
+    "tests.support.hubspot",
+    "tests.support.sync",
+    "tests.support.customers",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlconn-airflow-home-"))

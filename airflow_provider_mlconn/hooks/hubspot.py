@@ -205,6 +205,12 @@ class HubSpotHook(BaseHook):
     def get_conn(self) -> requests.Session:
         return self.session
 
+    def __enter__(self) -> HubSpotHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if "session" in self.__dict__:
             self.session.close()
@@ -380,15 +386,18 @@ class HubSpotHook(BaseHook):
         records: Records,
         *,
         id_property: str,
+        isolate_failures: bool = True,
     ) -> dict[str, RecordOutcome]:
         """Create or update records keyed by the value of ``id_property`` (a ``hasUniqueValue`` property,
         or ``email`` for contacts); returns one outcome per distinct key, in input order.
 
         Values may be text, numbers, booleans, ``Decimal``, dates and aware datetimes; ``None`` clears the
         property. Records that share a key are merged first (later values win). A record HubSpot refuses fails
-        alone: its batch is split until the refused record is isolated. Batches that still fail after
-        retries come back as failed outcomes with ``error.retriable``; a refused token or a used-up
-        daily limit raises. No request is sent for an empty input.
+        alone: its batch is split until the refused record is isolated. With ``isolate_failures`` False a
+        refused batch is not split: every record of it fails with the batch's error (a caller that can
+        resolve the cause itself, such as an e-mail conflict, saves the splitting requests). Batches that
+        still fail after retries come back as failed outcomes with ``error.retriable``; a refused token or
+        a used-up daily limit raises. No request is sent for an empty input.
         """
         kind = ObjectType.parse(object_type)
         merged = _merge_by_key(records, lowercase=id_property == "email")
@@ -399,11 +408,49 @@ class HubSpotHook(BaseHook):
         budget = _Budget(self.bisect_budget)
         path = f"{OBJECTS}/{kind.value}/batch/upsert"
 
+        if not isolate_failures:
+            budget = _Budget(0)
+
         def write(chunk: list[tuple[str, dict[str, Any]]]) -> Callable[[], dict[str, RecordOutcome]]:
             return lambda: self._write_group(path, id_property, chunk, budget)
 
         outcomes: dict[str, RecordOutcome] = {}
         for part in self._in_pool([write(chunk) for chunk in chunks]):
+            outcomes.update(part)
+        return {key: outcomes[key] for key, _ in items}
+
+    def update_records(self, object_type: ObjectType | str, records: Records) -> dict[str, RecordOutcome]:
+        """Update existing records by their HubSpot id (``batch/update``, 100 per call); one outcome per id.
+
+        For records the caller found by other means (a contact that owns an e-mail); a record that
+        does not exist fails alone (HubSpot answers 207 with ``OBJECT_NOT_FOUND``).
+        """
+        kind = ObjectType.parse(object_type)
+        merged = _merge_by_key(records, lowercase=False)
+        items = list(merged.items())
+        chunks = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
+        path = f"{OBJECTS}/{kind.value}/batch/update"
+
+        def update(chunk: list[tuple[str, dict[str, Any]]]) -> Callable[[], dict[str, RecordOutcome]]:
+            def run() -> dict[str, RecordOutcome]:
+                inputs = [
+                    {"id": record_id, "objectWriteTraceId": record_id, "properties": properties}
+                    for record_id, properties in chunk
+                ]
+                try:
+                    body = self.request("POST", path, json={"inputs": inputs})
+                except (RequestRejectedError, TransientApiError) as error:
+                    body_error = error.body if isinstance(error.body, dict) else {"message": error.message}
+                    failed = RecordError.from_body(body_error, status=error.status, retriable=error.retriable)
+                    return {
+                        k: RecordOutcome(key=k, status=WriteStatus.FAILED, error=failed) for k, _ in chunk
+                    }
+                return _update_outcomes(body or {}, [k for k, _ in chunk])
+
+            return run
+
+        outcomes: dict[str, RecordOutcome] = {}
+        for part in self._in_pool([update(chunk) for chunk in chunks]):
             outcomes.update(part)
         return {key: outcomes[key] for key, _ in items}
 
@@ -826,6 +873,31 @@ def _upsert_outcomes(body: dict[str, Any], keys: list[str], id_property: str) ->
     missing = RecordError(message="HubSpot returned no result for this record", category="MISSING_RESULT")
     for key in keys:
         outcomes.setdefault(key, RecordOutcome(key=key, status=WriteStatus.FAILED, error=missing))
+    return outcomes
+
+
+def _update_outcomes(body: dict[str, Any], ids: list[str]) -> dict[str, RecordOutcome]:
+    """Outcomes of one ``batch/update`` answer (200 or 207), matched by record id."""
+    outcomes = {
+        str(result["id"]): RecordOutcome(
+            key=str(result["id"]), status=WriteStatus.UPDATED, record_id=str(result["id"])
+        )
+        for result in body.get("results", [])
+        if str(result.get("id")) in ids
+    }
+    for error in body.get("errors", []):
+        context = error.get("context") or {}
+        named = [
+            str(i) for i in [*context.get("ids", []), *context.get("objectWriteTraceId", [])] if str(i) in ids
+        ]
+        record_error = RecordError.from_body(error, status=None)
+        for record_id in named or [i for i in ids if i not in outcomes]:
+            outcomes.setdefault(
+                record_id, RecordOutcome(key=record_id, status=WriteStatus.FAILED, error=record_error)
+            )
+    missing = RecordError(message="HubSpot returned no result for this record", category="MISSING_RESULT")
+    for record_id in ids:
+        outcomes.setdefault(record_id, RecordOutcome(key=record_id, status=WriteStatus.FAILED, error=missing))
     return outcomes
 
 

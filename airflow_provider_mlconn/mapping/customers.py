@@ -214,12 +214,9 @@ def map_company(
         )
     else:
         notes.append(f"no F0116 address effective on {as_of.isoformat()}")
-    phone = _first_phone([p for p in snapshot.phones if p.line_number == 0], rules.phone_types)
-    if phone:
-        properties["phone"] = phone
-    domain = _website_domain(snapshot.electronic_addresses)
-    if domain:
-        properties["domain"] = domain
+    # JDE is the master of what we map: a value removed in JDE is cleared in HubSpot ("" clears).
+    properties["phone"] = _first_phone([p for p in snapshot.phones if p.line_number == 0], rules.phone_types)
+    properties["domain"] = _website_domain(snapshot.electronic_addresses)
     master = _customer_master(snapshot.customer_masters, rules)
     if master is not None:
         properties.update(
@@ -254,7 +251,7 @@ def map_contact(
     """HubSpot contact properties for one Who's Who line, or why it cannot be written.
 
     A contact without a usable e-mail still syncs, keyed by ``jde_contact_key``; an invalid e-mail is
-    left out and noted, never sent (HubSpot would refuse the whole record).
+    left out and noted, never sent (HubSpot would refuse the record).
     """
     rules = rules or CustomerRules()
     who = snapshot.who_is_who
@@ -280,14 +277,12 @@ def map_contact(
         "jde_address_number": company_key(who.address_number),
         "jde_status": "active" if who.active.strip().upper() != "N" else "inactive",
     }
-    if email:
+    # An e-mail JDE no longer has is cleared; an invalid one is not sent, so HubSpot keeps the last
+    # good address rather than losing the contact's identity to a typo.
+    if email or not emails:
         properties["email"] = email
-    phone = _first_phone(phones, rules.phone_types)
-    if phone:
-        properties["phone"] = phone
-    mobile = _first_phone(phones, rules.mobile_types)
-    if mobile:
-        properties["mobilephone"] = mobile
+    properties["phone"] = _first_phone(phones, rules.phone_types)
+    properties["mobilephone"] = _first_phone(phones, rules.mobile_types)
     return {"properties": properties, "notes": notes}
 
 

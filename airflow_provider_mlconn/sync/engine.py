@@ -518,7 +518,9 @@ def _outcome_rows(
         result = results.get(record.key)
         if isinstance(result, Loaded):
             change = "created" if result.created else "updated"
-            rows.append(OutcomeRow(record.id, RecordStatus.LOADED, True, str(result.remote_id), change))
+            rows.append(
+                OutcomeRow(record.id, RecordStatus.LOADED, True, str(result.remote_id), change, result.note)
+            )
             manifest.loaded += 1
             if result.created:
                 manifest.created += 1

@@ -64,10 +64,15 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The target holds the record under ``remote_id``; ``created`` is False for an update."""
+    """The target holds the record under ``remote_id``; ``created`` is False for an update.
+
+    ``note`` tells the audit trail something a person should know about how it was written (e.g.
+    linked to a record the target already had instead of creating a twin).
+    """
 
     remote_id: str
     created: bool = False
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,10 @@ class MappingResult:
 
 @dataclass(frozen=True)
 class OutcomeRow:
-    """A load outcome to persist. ``attempted`` False means held back (no call was made)."""
+    """A load outcome to persist. ``attempted`` False means held back (no call was made).
+
+    ``error`` is the reason a record did not load, or the note of one that did (encrypted alike).
+    """
 
     record_id: int
     status: RecordStatus

@@ -204,10 +204,25 @@ def test_invalid_email_is_not_sent_and_the_contact_still_syncs(bad: str) -> None
     assert any("not a valid address" in note for note in mapped["notes"])
 
 
-def test_contact_without_email_syncs_keyed_by_contact_key() -> None:
+def test_contact_without_email_syncs_keyed_by_contact_key_and_clears_hubspot_email_phones() -> None:
     mapped = map_contact(ContactSnapshot(customer=book(), who_is_who=who(1)))
     assert not isinstance(mapped, Rejection)
-    assert "email" not in mapped["properties"]
+    assert mapped["properties"]["jde_contact_key"] == "4242-1"
+    assert (
+        mapped["properties"]["email"],
+        mapped["properties"]["phone"],
+        mapped["properties"]["mobilephone"],
+    ) == (
+        "",
+        "",
+        "",
+    )
+
+
+def test_company_without_phone_or_website_clears_them_in_hubspot() -> None:
+    mapped = map_company(CustomerSnapshot(address_book=book()), as_of=TODAY)
+    assert not isinstance(mapped, Rejection)
+    assert (mapped["properties"]["phone"], mapped["properties"]["domain"]) == ("", "")
 
 
 def test_contact_names_fall_back_to_the_alpha_name_surname_first() -> None:

@@ -1,0 +1,605 @@
+"""Customers and their contacts, JD Edwards -> HubSpot.
+
+- extract: a customer is "changed" when any of its rows in F0101, F03012, F0111, F0116, F0115 or
+  F01151 carries an audit stamp (UPMJ/UPMT) inside the window; changed customers are then read
+  whole, 100 address numbers per LIST query, and staged as one ``company`` record, one ``contact``
+  record per Who's Who line (IDLN > 0) and one ``association`` record per contact.
+- map: ``mapping.customers`` (pure).
+- load: companies upsert on ``jde_address_number``, contacts on ``jde_contact_key``, then
+  contact -> company associations (primary for the customer's main contact).
+
+Settings: Airflow Variable ``mlconn_customers`` (JSON, see ``CustomerSettings``); the JDE server
+time zone comes from the ``jde_ais_default`` connection (extra ``server_timezone``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
+from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+from airflow_provider_mlconn.hubspot.models import AssociationLink, RecordOutcome, WriteStatus
+from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY, ObjectType
+from airflow_provider_mlconn.hubspot.properties import (
+    COMPANY_ADDRESS_NUMBER,
+    CONTACT_KEY,
+    PropertyOption,
+    PropertySpec,
+    jde_group,
+)
+from airflow_provider_mlconn.jde import query as q
+from airflow_provider_mlconn.jde.dates import JdeTimestamp
+from airflow_provider_mlconn.jde.models import (
+    AddressBookRow,
+    AddressByDateRow,
+    CustomerMasterRow,
+    ElectronicAddressRow,
+    PhoneRow,
+    WhosWhoRow,
+)
+from airflow_provider_mlconn.mapping.customers import (
+    COMPANY_KEY_PROPERTY,
+    CONTACT_KEY_PROPERTY,
+    ContactSnapshot,
+    CustomerRules,
+    CustomerSnapshot,
+    company_key,
+    contact_key,
+    main_contact_line,
+    map_company,
+    map_contact,
+)
+from airflow_provider_mlconn.sync.flow import (
+    Entity,
+    Failed,
+    Flow,
+    Loaded,
+    LoadOutcome,
+    LoadRecord,
+    MappedRecord,
+    Prerequisite,
+    Rejection,
+    StagingWriter,
+    Stream,
+)
+from airflow_provider_mlconn.sync.watermarks import WatermarkKind, Window
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VARIABLE = "mlconn_customers"
+#: Every table whose change makes a customer "changed" (each has its own UPMJ/UPMT).
+WATCHED_TABLES = ("F0101", "F03012", "F0111", "F0116", "F0115", "F01151")
+#: Tables read whole for a chunk of changed customers, beside F0101.
+DETAIL_TABLES = ("F03012", "F0116", "F0111", "F0115", "F01151")
+
+COMPANIES_ASSET = "hubspot://crm/objects/companies"
+CONTACTS_ASSET = "hubspot://crm/objects/contacts"
+
+
+class CustomerSettings(BaseModel):
+    """The flow's settings: Variable ``mlconn_customers`` (JSON object; every field optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jde_conn_id: str = "jde_ais_default"
+    hubspot_conn_id: str = "hubspot_default"
+    #: F0101.AT1 search types that are customers.
+    search_types: tuple[str, ...] = ("C",)
+    #: Address numbers per LIST query when reading changed customers whole.
+    chunk_size: int = Field(100, ge=1, le=500)
+    #: Rows per data-service page (None: the connection's ``page_size``).
+    page_size: int | None = Field(None, ge=1)
+    inactive_category_code: tuple[str, str] = ("AC30", "INA")
+    preferred_company: str = "00000"
+
+    @property
+    def rules(self) -> CustomerRules:
+        return CustomerRules(
+            inactive_category_code=self.inactive_category_code, preferred_company=self.preferred_company
+        )
+
+
+class _SettingsCache:
+    """The settings read last, and when; ``map`` runs once per record, so it must not read each time."""
+
+    ttl_seconds = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read_at = 0.0
+        self._settings: CustomerSettings | None = None
+
+    def get(self, *, fresh: bool) -> CustomerSettings:
+        with self._lock:
+            now = time.monotonic()
+            if not fresh and self._settings is not None and now - self._read_at < self.ttl_seconds:
+                return self._settings
+            from airflow.sdk import Variable
+
+            text = Variable.get(SETTINGS_VARIABLE, default=None)
+            try:
+                settings = CustomerSettings.model_validate(json.loads(text)) if text else CustomerSettings()
+            except ValueError as error:
+                raise ValueError(
+                    f"Variable {SETTINGS_VARIABLE} is not valid customer settings: {error}"
+                ) from error
+            self._settings, self._read_at = settings, now
+            return settings
+
+
+_SETTINGS = _SettingsCache()
+
+
+def read_settings(*, fresh: bool = False) -> CustomerSettings:
+    """The settings from the Variable (re-read after a minute; ``fresh`` re-reads now)."""
+    return _SETTINGS.get(fresh=fresh)
+
+
+def server_timezone() -> str:
+    """The JDE enterprise server's zone, from the JDE connection (UPMJ/UPMT are local to it)."""
+    return JdeAisHook(read_settings().jde_conn_id).settings.server_timezone
+
+
+# -- extract ---------------------------------------------------------------------------------------
+
+
+def _stamp(row: Mapping[str, Any]) -> JdeTimestamp | None:
+    return JdeTimestamp.from_row(row.get("UPMJ"), row.get("UPMT"))
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def _address_numbers(option: Any) -> list[int]:
+    """The ``address_numbers`` run option: a list of numbers, or text with commas/blanks between."""
+    if option in (None, "", []):
+        return []
+    items = option.replace(",", " ").split() if isinstance(option, str) else list(option)
+    try:
+        return sorted({int(item) for item in items})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"address_numbers must be JDE address numbers (integers), got {option!r}") from error
+
+
+def extract_customers(window: Window, writer: StagingWriter) -> datetime | None:
+    """Stage the customers changed in ``window`` (whole), or those the run names; see the module doc."""
+    settings = read_settings(fresh=True)
+    with JdeAisHook(settings.jde_conn_id) as hook:
+        zone = hook.server_zone
+        extraction = _Extraction(hook, settings, writer, as_of=datetime.now(zone).date())
+        requested = _address_numbers(window.options.get("address_numbers"))
+        if requested:
+            # A hand-picked set is no window: it must not move the watermark.
+            extraction.stage(requested)
+            return None
+        if window.start is None:
+            # Everything from the beginning: every customer, whatever its stamps (some are blank).
+            customers = hook.iter_rows(
+                "F0101",
+                query=q.in_list("F0101.AT1", settings.search_types),
+                columns=["AN8"],
+                page_size=settings.page_size,
+            )
+            for chunk in _chunked_rows(customers, settings.chunk_size):
+                extraction.stage(chunk)
+        else:
+            changed = extraction.changed_address_numbers(window)
+            log.info("%d address numbers changed in %s", len(changed), window.stream)
+            for chunk in _chunks(changed, settings.chunk_size):
+                extraction.stage(chunk)
+        stamp = extraction.high_water
+        return None if stamp is None else stamp.to_datetime(zone)
+
+
+def _chunked_rows(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for row in rows:
+        chunk.append(int(row["AN8"]))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Extraction:
+    """One extract: reads changed customers whole and stages their records; tracks the latest stamp."""
+
+    def __init__(
+        self, hook: JdeAisHook, settings: CustomerSettings, writer: StagingWriter, *, as_of: date
+    ) -> None:
+        self.hook, self.settings, self.writer, self.as_of = hook, settings, writer, as_of
+        self.high_water: JdeTimestamp | None = None
+
+    def _see(self, row: Mapping[str, Any]) -> None:
+        stamp = _stamp(row)
+        if stamp is not None and (self.high_water is None or stamp > self.high_water):
+            self.high_water = stamp
+
+    def changed_address_numbers(self, window: Window) -> list[int]:
+        """Address numbers with a row in any watched table stamped inside the window."""
+        since, until = window.start_jde, window.end_jde
+        if since is None:
+            raise ValueError("an incremental read needs a window start")
+        changed: set[int] = set()
+        for table_name in WATCHED_TABLES:
+            for row in self.hook.iter_rows(
+                table_name,
+                query=q.changed_since(table_name, since, until),
+                columns=["AN8", "UPMJ", "UPMT"],
+                page_size=self.settings.page_size,
+            ):
+                changed.add(int(row["AN8"]))
+                self._see(row)
+        return sorted(changed)
+
+    def stage(self, address_numbers: list[int]) -> None:
+        """Read these address numbers whole (customers only) and stage their records."""
+        books = {
+            int(row["AN8"]): row
+            for row in self.hook.iter_rows(
+                "F0101",
+                query=q.all_of(
+                    q.in_list("F0101.AN8", address_numbers),
+                    q.in_list("F0101.AT1", self.settings.search_types),
+                ),
+                page_size=self.settings.page_size,
+            )
+        }
+        if not books:
+            return
+        customers = sorted(books)
+        details: dict[str, dict[int, list[dict[str, Any]]]] = {}
+        for table_name in DETAIL_TABLES:
+            by_customer: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for row in self.hook.iter_rows(
+                table_name, query=q.in_list(f"{table_name}.AN8", customers), page_size=self.settings.page_size
+            ):
+                by_customer[int(row["AN8"])].append(row)
+                self._see(row)
+            details[table_name] = by_customer
+        for address_number in customers:
+            self._see(books[address_number])
+            self._stage_customer(
+                books[address_number], {t: rows[address_number] for t, rows in details.items()}
+            )
+
+    def _stage_customer(self, book: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> None:
+        address_number = int(book["AN8"])
+        phones, electronic = rows["F0115"], rows["F01151"]
+        main_line = main_contact_line([WhosWhoRow.model_validate(row) for row in rows["F0111"]])
+        self.writer.stage(
+            "company",
+            company_key(address_number),
+            {
+                "as_of": self.as_of.isoformat(),
+                "F0101": book,
+                "F03012": rows["F03012"],
+                "F0116": rows["F0116"],
+                "F0115": [row for row in phones if int(row["IDLN"]) == 0],
+                "F01151": [row for row in electronic if int(row["IDLN"]) == 0],
+            },
+        )
+        customer = {"AN8": address_number, "ALPH": book.get("ALPH", "")}
+        for who in rows["F0111"]:
+            line = int(who["IDLN"])
+            if line == 0:
+                continue
+            key = contact_key(address_number, line)
+            self.writer.stage(
+                "contact",
+                key,
+                {
+                    "F0101": customer,
+                    "F0111": who,
+                    "F0115": [row for row in phones if int(row["IDLN"]) == line],
+                    "F01151": [row for row in electronic if int(row["IDLN"]) == line],
+                },
+            )
+            self.writer.stage(
+                "association",
+                key,
+                {"company": company_key(address_number), "contact": key, "primary": line == main_line},
+            )
+
+
+# -- map -------------------------------------------------------------------------------------------
+
+
+def map_customer_record(entity: str, source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
+    """Map one staged record (pure, apart from the cached settings)."""
+    rules = read_settings().rules
+    if entity == "company":
+        snapshot = CustomerSnapshot(
+            address_book=AddressBookRow.model_validate(source["F0101"]),
+            customer_masters=[CustomerMasterRow.model_validate(r) for r in source["F03012"]],
+            addresses=[AddressByDateRow.model_validate(r) for r in source["F0116"]],
+            phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
+            electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
+        )
+        return map_company(snapshot, as_of=date.fromisoformat(source["as_of"]), rules=rules)
+    if entity == "contact":
+        contact = ContactSnapshot(
+            customer=AddressBookRow.model_validate(source["F0101"]),
+            who_is_who=WhosWhoRow.model_validate(source["F0111"]),
+            phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
+            electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
+        )
+        return map_contact(contact, rules=rules)
+    if entity == "association":
+        return {
+            "company": str(source["company"]),
+            "contact": str(source["contact"]),
+            "primary": bool(source["primary"]),
+        }
+    raise ValueError(f"the customers flow has no entity {entity!r}")
+
+
+def customer_prerequisites(record: MappedRecord) -> list[Prerequisite]:
+    """An association needs its company and its contact in HubSpot."""
+    if record.entity != "association":
+        return []
+    return [
+        Prerequisite("company", str(record.payload["company"])),
+        Prerequisite("contact", str(record.payload["contact"])),
+    ]
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+STATUS_OPTIONS = (
+    PropertyOption(label="Active", value="active", display_order=0),
+    PropertyOption(label="Inactive in JDE", value="inactive", display_order=1),
+)
+
+
+def _text_property(object_type: ObjectType, name: str, label: str, description: str) -> PropertySpec:
+    return PropertySpec(
+        object_type=object_type, name=name, label=label, group=jde_group(object_type), description=description
+    )
+
+
+def _status_property(object_type: ObjectType, description: str) -> PropertySpec:
+    return PropertySpec(
+        object_type=object_type,
+        name="jde_status",
+        label="JDE status",
+        group=jde_group(object_type),
+        type="enumeration",
+        field_type="select",
+        options=STATUS_OPTIONS,
+        description=description,
+    )
+
+
+COMPANY_PROPERTIES = (
+    COMPANY_ADDRESS_NUMBER,
+    _text_property(ObjectType.COMPANIES, "jde_search_type", "JDE search type (AT1)", "F0101.AT1"),
+    _text_property(ObjectType.COMPANIES, "jde_business_unit", "JDE business unit (MCU)", "F0101.MCU"),
+    _text_property(ObjectType.COMPANIES, "jde_company", "JDE company (CO)", "F03012.CO of the terms below"),
+    _text_property(ObjectType.COMPANIES, "jde_payment_terms", "JDE payment terms (TRAR)", "F03012.TRAR"),
+    _text_property(ObjectType.COMPANIES, "jde_currency", "JDE currency (CRCD)", "F03012.CRCD"),
+    PropertySpec(
+        object_type=ObjectType.COMPANIES,
+        name="jde_credit_limit",
+        label="JDE credit limit (ACL)",
+        group=jde_group(ObjectType.COMPANIES),
+        type="number",
+        field_type="number",
+        description="F03012.ACL, in the customer's currency",
+    ),
+    _status_property(ObjectType.COMPANIES, "Inactive: F0101 carries the inactive category code"),
+)
+
+CONTACT_PROPERTIES = (
+    CONTACT_KEY,
+    _text_property(ObjectType.CONTACTS, "jde_address_number", "JDE customer (AN8)", "F0111.AN8"),
+    _status_property(ObjectType.CONTACTS, "Inactive: F0111.ACTIN is N"),
+)
+
+_ensured: set[tuple[str, str, str]] = set()
+_ensured_lock = threading.Lock()
+
+
+def _ensure_properties(hook: HubSpotHook, object_type: ObjectType) -> None:
+    """Create the flow's custom properties once per process and portal (reads only, once they exist)."""
+    portal = (hook.settings.base_url, hook.hubspot_conn_id, object_type.value)
+    with _ensured_lock:
+        if portal in _ensured:
+            return
+        specs = COMPANY_PROPERTIES if object_type is ObjectType.COMPANIES else CONTACT_PROPERTIES
+        states = hook.ensure_properties(specs)
+        created = [name for name, state in states.items() if state == "created"]
+        if created:
+            log.info("created HubSpot properties %s", created)
+        _ensured.add(portal)
+
+
+def _outcome(outcome: RecordOutcome, *, note: str | None = None) -> LoadOutcome:
+    if outcome.status is not WriteStatus.FAILED and outcome.record_id:
+        return Loaded(outcome.record_id, created=outcome.status is WriteStatus.CREATED, note=note)
+    error = outcome.error
+    if error is None:
+        return Failed("HubSpot gave no result for this record")
+    described = f"HubSpot {error.status or ''} {error.category or ''}: {error.message}".replace("  ", " ")
+    if error.retriable or error.status is None or error.status >= 500 or error.status == 429:
+        return Failed(described)
+    return Rejection(described)
+
+
+def load_to_hubspot(entity: str, records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+    settings = read_settings()
+    with HubSpotHook(settings.hubspot_conn_id) as hook:
+        if entity == "company":
+            _ensure_properties(hook, ObjectType.COMPANIES)
+            outcomes = hook.upsert_records(
+                ObjectType.COMPANIES,
+                {r.key: r.payload["properties"] for r in records},
+                id_property=COMPANY_KEY_PROPERTY,
+            )
+            return {key: _outcome(outcome) for key, outcome in outcomes.items()}
+        if entity == "contact":
+            _ensure_properties(hook, ObjectType.CONTACTS)
+            return load_contacts(hook, records)
+        if entity == "association":
+            return load_associations(hook, records)
+    raise ValueError(f"the customers flow has no entity {entity!r}")
+
+
+def load_contacts(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:
+    """Upsert contacts on ``jde_contact_key``; resolve e-mails HubSpot already knows (BEHAVIOR F4).
+
+    HubSpot keeps one contact per e-mail and refuses a whole batch that would make a second one.
+    So: contacts of this call that share an e-mail send it once (the first key carries it, the
+    others link to that contact); a refused batch is sent again after looking up who owns its
+    e-mails: a contact with no JDE key is claimed (updated with ours), one with another JDE key is
+    linked to (a person listed under two customers), and a contact we wrote before keeps its
+    HubSpot record without the e-mail.
+    """
+    payloads = {r.key: dict(r.payload["properties"]) for r in records}
+    known_ids = {r.key: r.remote_id for r in records if r.remote_id}
+    carriers: dict[str, str] = {}
+    linked_to_carrier: dict[str, str] = {}
+    for key in sorted(payloads):
+        email = payloads[key].get("email")
+        if not email:
+            continue
+        if email in carriers:
+            linked_to_carrier[key] = carriers[email]
+        else:
+            carriers[email] = key
+    to_send = {key: props for key, props in payloads.items() if key not in linked_to_carrier}
+    first = hook.upsert_records(
+        ObjectType.CONTACTS, to_send, id_property=CONTACT_KEY_PROPERTY, isolate_failures=False
+    )
+    results: dict[str, LoadOutcome] = {}
+    conflicted = []
+    for key, outcome in first.items():
+        if outcome.status is WriteStatus.FAILED and outcome.error and outcome.error.status in (400, 409):
+            conflicted.append(key)
+        else:
+            results[key] = _outcome(outcome)
+    if conflicted:
+        results.update(_resolve_email_conflicts(hook, {key: to_send[key] for key in conflicted}, known_ids))
+    for key, carrier in linked_to_carrier.items():
+        carried = results.get(carrier)
+        email = payloads[key]["email"]
+        if isinstance(carried, Loaded):
+            note = (
+                f"linked to HubSpot contact {carried.remote_id}: JDE contact {carrier} has e-mail {email} too"
+            )
+            results[key] = Loaded(carried.remote_id, note=note)
+        else:
+            results[key] = Failed(f"shares e-mail {email} with JDE contact {carrier}, which did not load")
+    return results
+
+
+def _resolve_email_conflicts(
+    hook: HubSpotHook, refused: dict[str, dict[str, Any]], known_ids: Mapping[str, str]
+) -> dict[str, LoadOutcome]:
+    emails = {props["email"] for props in refused.values() if props.get("email")}
+    owners = hook.read_records(
+        ObjectType.CONTACTS, emails, properties=[CONTACT_KEY_PROPERTY], id_property="email"
+    )
+    results: dict[str, LoadOutcome] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    claims: dict[str, tuple[str, dict[str, Any]]] = {}
+    for key, props in refused.items():
+        email = props.get("email")
+        owner = owners.get(email) if email else None
+        owner_key = (owner.properties.get(CONTACT_KEY_PROPERTY) or "") if owner else ""
+        if owner is None or owner_key == key:
+            plain[key] = props
+        elif key in known_ids:
+            plain[key] = {name: value for name, value in props.items() if name != "email"}
+            results[key] = Loaded(
+                known_ids[key], note=f"e-mail {email} belongs to HubSpot contact {owner.id}; not changed here"
+            )
+        elif not owner_key:
+            claims[owner.id] = (key, props)
+        else:
+            note = f"linked to HubSpot contact {owner.id} (JDE contact {owner_key}), owner of e-mail {email}"
+            results[key] = Loaded(owner.id, note=note)
+    if plain:
+        for key, outcome in hook.upsert_records(
+            ObjectType.CONTACTS, plain, id_property=CONTACT_KEY_PROPERTY
+        ).items():
+            earlier = results.get(key)
+            results[key] = _outcome(outcome, note=earlier.note if isinstance(earlier, Loaded) else None)
+    if claims:
+        updated = hook.update_records(
+            ObjectType.CONTACTS, {owner_id: props for owner_id, (_, props) in claims.items()}
+        )
+        for owner_id, (key, props) in claims.items():
+            results[key] = _outcome(
+                updated[owner_id],
+                note=f"claimed HubSpot contact {owner_id}, which had e-mail {props['email']} and no JDE key",
+            )
+    return results
+
+
+def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:
+    """Contact -> company, unlabeled plus primary for the main contact; a labelled create replaces the
+    pair's labels, so a contact that stops being the main one loses its primary label."""
+    links: dict[str, AssociationLink] = {}
+    for record in records:
+        contact_id = record.prerequisite_id("contact", str(record.payload["contact"]))
+        company_id = record.prerequisite_id("company", str(record.payload["company"]))
+        types = (
+            (CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY)
+            if record.payload["primary"]
+            else (CONTACT_TO_COMPANY,)
+        )
+        links[record.key] = AssociationLink(from_id=contact_id, to_id=company_id, types=types)
+    outcomes = {
+        (o.from_id, o.to_id): o
+        for o in hook.associate(ObjectType.CONTACTS, ObjectType.COMPANIES, links.values())
+    }
+    results: dict[str, LoadOutcome] = {}
+    for key, link in links.items():
+        outcome = outcomes.get((link.from_id, link.to_id))
+        if outcome is not None and outcome.ok:
+            results[key] = Loaded(f"{link.from_id}->{link.to_id}")
+        elif outcome is not None and outcome.error is not None and not outcome.error.retriable:
+            results[key] = Rejection(f"HubSpot {outcome.error.category or ''}: {outcome.error.message}")
+        else:
+            results[key] = Failed(
+                outcome.error.message if outcome and outcome.error else "no association result"
+            )
+    return results
+
+
+CUSTOMERS = Flow(
+    name="customers",
+    description=(
+        "JD Edwards customers (F0101 search type C, F03012, F0116, F0111, F0115, F01151) to HubSpot "
+        "companies, contacts and their associations. See docs/BEHAVIOR.md (F) for every mapping rule."
+    ),
+    streams=(
+        Stream(
+            "jde",
+            extract=extract_customers,
+            kind=WatermarkKind.JDE_DATE_TIME,
+            timezone_from=server_timezone,
+        ),
+    ),
+    entities=(
+        Entity("company", target="hubspot", asset_uri=COMPANIES_ASSET),
+        Entity("contact", target="hubspot", depends_on=("company",), asset_uri=CONTACTS_ASSET),
+        Entity("association", target="hubspot", depends_on=("company", "contact")),
+    ),
+    map=map_customer_record,
+    dependencies=customer_prerequisites,
+    load=load_to_hubspot,
+)
