@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench lock clean
+.PHONY: install test lint typecheck pytest demo airflow bench lock clean
 
 install: $(STAMP)
 
@@ -39,3 +39,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+airflow: install
+	$(BIN)/python scripts/run_airflow.py

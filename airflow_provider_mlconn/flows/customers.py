@@ -553,6 +553,7 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
     """Contact -> company, unlabeled plus primary for the main contact; a labelled create replaces the
     pair's labels, so a contact that stops being the main one loses its primary label."""
     links: dict[str, AssociationLink] = {}
+    record_ids = {record.key: record.remote_id for record in records}
     for record in records:
         contact_id = record.prerequisite_id("contact", str(record.payload["contact"]))
         company_id = record.prerequisite_id("company", str(record.payload["company"]))
@@ -570,7 +571,7 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
     for key, link in links.items():
         outcome = outcomes.get((link.from_id, link.to_id))
         if outcome is not None and outcome.ok:
-            results[key] = Loaded(f"{link.from_id}->{link.to_id}")
+            results[key] = Loaded(f"{link.from_id}->{link.to_id}", created=record_ids[key] is None)
         elif outcome is not None and outcome.error is not None and not outcome.error.retriable:
             results[key] = Rejection(f"HubSpot {outcome.error.category or ''}: {outcome.error.message}")
         else:
@@ -595,9 +596,25 @@ CUSTOMERS = Flow(
         ),
     ),
     entities=(
-        Entity("company", target="hubspot", asset_uri=COMPANIES_ASSET),
-        Entity("contact", target="hubspot", depends_on=("company",), asset_uri=CONTACTS_ASSET),
-        Entity("association", target="hubspot", depends_on=("company", "contact")),
+        # 500 records per load call: the hook sends their five 100-record batches concurrently.
+        Entity(
+            "company", target="hubspot", asset_uri=COMPANIES_ASSET, call_batch_size=500, task_batch_size=2500
+        ),
+        Entity(
+            "contact",
+            target="hubspot",
+            depends_on=("company",),
+            asset_uri=CONTACTS_ASSET,
+            call_batch_size=500,
+            task_batch_size=2500,
+        ),
+        Entity(
+            "association",
+            target="hubspot",
+            depends_on=("company", "contact"),
+            call_batch_size=1000,
+            task_batch_size=5000,
+        ),
     ),
     map=map_customer_record,
     dependencies=customer_prerequisites,

@@ -1,0 +1,273 @@
+"""``make demo``: the customers sync end to end against the local JDE and HubSpot sandboxes.
+
+1. starts both sandboxes (child processes, free local ports) and points ``jde_ais_default`` and
+   ``hubspot_default`` at them;
+2. runs ``mlconn_customers_jde_to_hubspot`` (Airflow's ``dag.test()``, in this process, on a SQLite
+   metadata database under .demo/) for the initial load;
+3. edits JDE the way a person would: a changed address, a new customer, a new contact, an invalid
+   e-mail;
+4. runs the DAG again, and after each run prints what happened: records read, created, updated,
+   unchanged, rejected (with the reasons), API calls on each side, 429s, time;
+5. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_HOME = REPO_ROOT / ".demo"
+DAG_ID = "mlconn_customers_jde_to_hubspot"
+JDE_USER, JDE_PASSWORD, JDE_TIMEZONE = "DEMO", "demo-password", "America/Chicago"
+HUBSPOT_TOKEN = "pat-na1-demo-0000"
+SHOWN_NOTES = 10
+
+
+def prepare_environment(home: Path) -> None:
+    """Airflow reads its configuration once, at first import: write it before anything imports Airflow.
+
+    An airflow.cfg (not environment variables) so that ``AIRFLOW_HOME=.demo/airflow mlconn audit ...``
+    finds the same database and Fernet key after the demo.
+    """
+    from cryptography.fernet import Fernet
+
+    airflow_home = home / "airflow"
+    (airflow_home / "airflow.cfg").write_text(
+        "[core]\n"
+        f"dags_folder = {REPO_ROOT / 'dags'}\n"
+        "load_examples = False\n"
+        f"fernet_key = {Fernet.generate_key().decode()}\n"
+        "[database]\n"
+        f"sql_alchemy_conn = sqlite:///{airflow_home / 'airflow.db'}\n"
+        "[logging]\n"
+        "logging_level = WARNING\n"
+    )
+    os.environ["AIRFLOW_HOME"] = str(airflow_home)
+    for name in [n for n in os.environ if n.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
+        del os.environ[name]
+
+
+def connections(jde_url: str, hubspot_url: str) -> dict[str, str]:
+    return {
+        "AIRFLOW_CONN_JDE_AIS_DEFAULT": json.dumps(
+            {
+                "conn_type": "jde_ais",
+                "host": jde_url,
+                "login": JDE_USER,
+                "password": JDE_PASSWORD,
+                "extra": {
+                    "environment": "JDV920",
+                    "role": "*ALL",
+                    "device_name": "mlconn-demo",
+                    "server_timezone": JDE_TIMEZONE,
+                    "page_size": 500,
+                },
+            }
+        ),
+        "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
+            {"conn_type": "hubspot", "host": hubspot_url, "password": HUBSPOT_TOKEN}
+        ),
+    }
+
+
+class Sandbox:
+    """A started sandbox process and its control API."""
+
+    def __init__(self, process: Any) -> None:
+        import requests
+
+        self.process = process
+        self.url = process.url
+        self.http = requests.Session()
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def total_requests(self) -> tuple[int, int]:
+        """(all requests, 429s) the sandbox served so far (HubSpot counts by path then status, JDE by
+        "METHOD path status")."""
+        stats = self.control("GET", "stats")
+        if "total" in stats:
+            return int(stats["total"]), int(stats.get("rate_limited", 0))
+        return sum(int(n) for n in stats["requests"].values()), 0
+
+
+def run_once(label: str, jde: Sandbox, hubspot: Sandbox) -> dict[str, Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_mlconn.sync.store import open_store, run_key_for, store_settings
+
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"), safe_mode=False).dags[DAG_ID]
+    jde_before, hubspot_before = jde.total_requests(), hubspot.total_requests()
+    started = time.monotonic()
+    # The demo edits JDE and runs again at once: no safety lag, or the edits would wait for the next run.
+    dag_run = dag.test(run_conf={"safety_lag_minutes": 0})
+    seconds = time.monotonic() - started
+    jde_after, hubspot_after = jde.total_requests(), hubspot.total_requests()
+
+    from airflow.configuration import conf
+
+    settings = store_settings(None, airflow_fernet_key=conf.get("core", "fernet_key"))
+    store = open_store(settings)
+    records = store.records_of_run(run_key_for(DAG_ID, dag_run.run_id))
+    outcome: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        state = record.change if record.status.value == "loaded" and record.change else record.status.value
+        outcome[(record.entity, state)] += 1
+    return {
+        "label": label,
+        "state": str(dag_run.state),
+        "seconds": seconds,
+        "records": records,
+        "outcome": outcome,
+        "jde_calls": jde_after[0] - jde_before[0],
+        "hubspot_calls": hubspot_after[0] - hubspot_before[0],
+        "hubspot_429s": hubspot_after[1] - hubspot_before[1],
+        "store": settings.url,
+        "run_id": dag_run.run_id,
+    }
+
+
+def print_report(result: dict[str, Any]) -> None:
+    outcome = result["outcome"]
+    print(f"\n== {result['label']}: run {result['state']} in {result['seconds']:.1f} s")
+    columns = ("read", "created", "updated", "unchanged", "rejected", "failed")
+    print("   " + "entity".ljust(12) + "".join(name.rjust(10) for name in columns))
+    for entity in ("company", "contact", "association"):
+        read = sum(n for (e, _), n in outcome.items() if e == entity)
+        counts = [read, *(outcome[(entity, state)] for state in columns[1:])]
+        print("   " + entity.ljust(12) + "".join(str(n).rjust(10) for n in counts))
+    print(
+        f"   API calls: JDE AIS {result['jde_calls']}, HubSpot {result['hubspot_calls']} "
+        f"({result['hubspot_429s']} answered 429)"
+    )
+    shown = 0
+    for record in sorted(result["records"], key=lambda r: (r.status.value != "rejected", r.entity, r.key)):
+        if record.status.value == "unchanged":
+            continue
+        for line in [record.error] if record.error else list((record.payload or {}).get("notes", [])):
+            if shown < SHOWN_NOTES:
+                print(f"   - {record.status.value:<9}{record.entity} {record.key}: {line}")
+            shown += 1
+    if shown > SHOWN_NOTES:
+        run = f"{DAG_ID}/{result['run_id']}"
+        print(f"   ... {shown - SHOWN_NOTES} more; the run's failures: mlconn audit failures --run '{run}'")
+
+
+def pick_customers(count: int) -> list[tuple[int, int]]:
+    """(address number, a contact line) of the first ``count`` customers that have a contact."""
+    from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+    from airflow_provider_mlconn.jde import query as q
+
+    with JdeAisHook() as hook:
+        customers = [
+            int(r["AN8"]) for r in hook.iter_rows("F0101", query=q.eq("F0101.AT1", "C"), columns=["AN8"])
+        ]
+        lines: dict[int, int] = {}
+        for row in hook.iter_rows(
+            "F0111", query=q.in_list("F0111.AN8", customers[:50]), columns=["AN8", "IDLN"]
+        ):
+            if int(row["IDLN"]) > 0:
+                lines.setdefault(int(row["AN8"]), int(row["IDLN"]))
+    return [(an8, lines[an8]) for an8 in customers if an8 in lines][:count]
+
+
+def edit_jde(jde: Sandbox) -> None:
+    (moved, _), (grows, _), (mistyped, line), (blanked, _) = pick_customers(4)
+    new_address = {"lines": ["Neue Strasse 5"], "city": "Bremen", "country": "DE"}
+    jde.control("POST", f"customers/{moved}/addresses", new_address)
+    print(f"   customer {moved}: moved to Neue Strasse 5, Bremen (address updated in F0116)")
+    nordwind = {
+        "name": "Nordwind Handel GmbH",
+        "address": {"lines": ["Hafenweg 1"], "city": "Hamburg", "country": "DE"},
+        "contacts": [{"given_name": "Jana", "surname": "Lindqvist", "email": "jana@nordwind.example"}],
+    }
+    added = jde.control("POST", "customers", nordwind)
+    print(f"   customer {added['address_number']}: new, Nordwind Handel GmbH, with one contact")
+    otto = {"given_name": "Otto", "surname": "Berg", "email": "otto@berg.example"}
+    contact = jde.control("POST", f"customers/{grows}/contacts", otto)
+    print(f"   customer {grows}: new contact line {contact['line']}, Otto Berg")
+    jde.control("PUT", f"customers/{mistyped}/contacts/{line}/email", {"email": "otto.berg(at)example"})
+    print(f"   customer {mistyped}: contact line {line} got the e-mail 'otto.berg(at)example' (invalid)")
+    jde.control("PATCH", f"customers/{blanked}", {"name": ""})
+    print(f"   customer {blanked}: alpha name blanked by mistake (HubSpot needs a company name)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=240, help="customers in JDE (default 240)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=20.0, help="added latency on both APIs (default 20)"
+    )
+    parser.add_argument("--home", type=Path, default=DEMO_HOME, help="the demo's files (default .demo)")
+    args = parser.parse_args()
+    home = args.home.resolve()
+
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "airflow").mkdir(parents=True)
+    prepare_environment(home)
+    logging.disable(logging.WARNING)
+
+    from airflow_provider_mlconn.sandbox.runner import SandboxProcess
+
+    jde_process = SandboxProcess(
+        "jde",
+        [
+            "--customers",
+            str(args.customers),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--username",
+            JDE_USER,
+            "--password",
+            JDE_PASSWORD,
+            "--timezone",
+            JDE_TIMEZONE,
+            "--token-ttl",
+            "300",
+        ],
+    )
+    hubspot_process = SandboxProcess(
+        "hubspot", ["--token", HUBSPOT_TOKEN, "--latency-ms", str(args.latency_ms)]
+    )
+    started = time.monotonic()
+    with jde_process, hubspot_process:
+        jde, hubspot = Sandbox(jde_process), Sandbox(hubspot_process)
+        os.environ.update(connections(jde.url, hubspot.url))
+        print(f"JDE AIS sandbox   {jde.url}  ({args.customers} customers, {args.latency_ms:g} ms latency)")
+        print(f"HubSpot sandbox   {hubspot.url}  (190 requests / 10 s, {args.latency_ms:g} ms latency)")
+        print(f"Preparing Airflow's metadata database (SQLite under {home}) ...", flush=True)
+        from airflow.utils import db
+
+        db.resetdb()
+
+        results = [run_once("initial load", jde, hubspot)]
+        print_report(results[-1])
+        print("\n== edits in JDE, as a person would make them in P01012 / P0111:")
+        edit_jde(jde)
+        time.sleep(1.1)  # JDE stamps whole seconds; the next window ends before the current second
+        results.append(run_once("incremental run after the edits", jde, hubspot))
+        print_report(results[-1])
+        results.append(run_once("run with no change in JDE", jde, hubspot))
+        print_report(results[-1])
+
+    total = time.monotonic() - started
+    print(f"\nAll done in {total:.0f} s; sandboxes stopped.")
+    print(f"Audit store: {results[0]['store']} (payloads encrypted with the demo's Fernet key)")
+    print(f"Look inside: AIRFLOW_HOME={home / 'airflow'} .venv/bin/mlconn audit runs")
+    return 0 if all(r["state"] == "success" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
