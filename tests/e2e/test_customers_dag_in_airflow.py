@@ -12,14 +12,28 @@ import pytest
 import requests
 
 from airflow_provider_mlconn.sandbox.runner import SandboxProcess
-from tests.support.customers import HUBSPOT_TOKEN, JDE_PASSWORD, JDE_TIMEZONE, JDE_USER, connections
+from tests.support.customers import (
+    HUBSPOT_TOKEN,
+    JDE_PASSWORD,
+    JDE_TIMEZONE,
+    JDE_USER,
+    connections,
+    forget_customers_watermark,
+)
 
 pytestmark = pytest.mark.e2e
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
-def test_airflow_dags_test_syncs_jde_customers_into_hubspot(airflow_db, tmp_path, fernet_key):
+@pytest.fixture
+def fresh_watermark(airflow_db):
+    forget_customers_watermark()
+    yield
+    forget_customers_watermark()
+
+
+def test_airflow_dags_test_syncs_jde_customers_into_hubspot(fresh_watermark, tmp_path, fernet_key):
     jde = SandboxProcess(
         "jde",
         [

@@ -119,11 +119,21 @@ def connections(jde_url: str, hubspot_url: str, *, page_size: int = 200) -> dict
     }
 
 
+def forget_customers_watermark() -> None:
+    """Each test starts the customers flow from scratch (the metadata DB is shared by the session)."""
+    from airflow.models import Variable
+
+    Variable.delete("mlconn_watermark__customers__jde")
+
+
 @pytest.fixture
-def customer_sandboxes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sandboxes]]:
+def customer_sandboxes(
+    monkeypatch: pytest.MonkeyPatch, airflow_db: None
+) -> Iterator[Callable[..., Sandboxes]]:
     """Factory ``customer_sandboxes(jde={...}, hubspot={...})``: both sandboxes started in-process and
     the default connections pointed at them; everything stops after the test."""
     started: list[Sandboxes] = []
+    forget_customers_watermark()
 
     def start(*, jde: dict[str, Any] | None = None, hubspot: dict[str, Any] | None = None) -> Sandboxes:
         jde_options = {
@@ -144,6 +154,7 @@ def customer_sandboxes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...
         return sandboxes
 
     yield start
+    forget_customers_watermark()
     for sandboxes in started:
         sandboxes.http.close()
         sandboxes.jde.stop()
