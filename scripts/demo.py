@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -54,29 +53,6 @@ def prepare_environment(home: Path) -> None:
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
     for name in [n for n in os.environ if n.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
         del os.environ[name]
-
-
-def connections(jde_url: str, hubspot_url: str) -> dict[str, str]:
-    return {
-        "AIRFLOW_CONN_JDE_AIS_DEFAULT": json.dumps(
-            {
-                "conn_type": "jde_ais",
-                "host": jde_url,
-                "login": JDE_USER,
-                "password": JDE_PASSWORD,
-                "extra": {
-                    "environment": "JDV920",
-                    "role": "*ALL",
-                    "device_name": "mlconn-demo",
-                    "server_timezone": JDE_TIMEZONE,
-                    "page_size": 500,
-                },
-            }
-        ),
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
-            {"conn_type": "hubspot", "host": hubspot_url, "password": HUBSPOT_TOKEN}
-        ),
-    }
 
 
 class Sandbox:
@@ -244,7 +220,18 @@ def main() -> int:
     started = time.monotonic()
     with jde_process, hubspot_process:
         jde, hubspot = Sandbox(jde_process), Sandbox(hubspot_process)
-        os.environ.update(connections(jde.url, hubspot.url))
+        from airflow_provider_mlconn.sandbox.connections import connection_environment, sandbox_connections
+
+        definitions = sandbox_connections(
+            jde_url=jde.url,
+            hubspot_url=hubspot.url,
+            jde_user=JDE_USER,
+            jde_password=JDE_PASSWORD,
+            jde_timezone=JDE_TIMEZONE,
+            hubspot_token=HUBSPOT_TOKEN,
+            device_name="mlconn-demo",
+        )
+        os.environ.update(connection_environment(definitions))
         print(f"JDE AIS sandbox   {jde.url}  ({args.customers} customers, {args.latency_ms:g} ms latency)")
         print(f"HubSpot sandbox   {hubspot.url}  (190 requests / 10 s, {args.latency_ms:g} ms latency)")
         print(f"Preparing Airflow's metadata database (SQLite under {home}) ...", flush=True)

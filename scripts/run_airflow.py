@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from airflow_provider_mlconn.sandbox.connections import sandbox_connections
 from airflow_provider_mlconn.sandbox.runner import SandboxProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,22 +65,8 @@ def main() -> int:
         hubspot.start()
         print(f"JDE AIS sandbox: {jde.url}\nHubSpot sandbox: {hubspot.url}", flush=True)
         subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        put_connection(
-            env,
-            "jde_ais_default",
-            {
-                "conn_type": "jde_ais",
-                "host": jde.url,
-                "login": "JDE",
-                "password": "JDE",
-                "extra": {"environment": "JDV920", "role": "*ALL", "device_name": "airflow-mlconn"},
-            },
-        )
-        put_connection(
-            env,
-            "hubspot_default",
-            {"conn_type": "hubspot", "host": hubspot.url, "password": "pat-na1-sandbox"},
-        )
+        for conn_id, definition in sandbox_connections(jde_url=jde.url, hubspot_url=hubspot.url).items():
+            put_connection(env, conn_id, definition)
         passwords = args.airflow_home / "simple_auth_manager_passwords.json.generated"
         print(
             f"Airflow UI: http://127.0.0.1:{args.port} (user admin; password in {passwords}). "

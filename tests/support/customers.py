@@ -3,7 +3,6 @@ snapshot of what HubSpot holds, read through HubSpot's own API (not through our 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_mlconn.sandbox.connections import connection_environment, sandbox_connections
 from airflow_provider_mlconn.sandbox.hubspot import create_app as create_hubspot
 from airflow_provider_mlconn.sandbox.jde import create_app as create_jde
 from airflow_provider_mlconn.sandbox.runner import ThreadedServer
@@ -95,28 +95,20 @@ class Sandboxes:
         return types
 
 
-def connections(jde_url: str, hubspot_url: str, *, page_size: int = 200) -> dict[str, str]:
+def connections(jde_url: str, hubspot_url: str) -> dict[str, str]:
     """The default connections pointed at the sandboxes, as AIRFLOW_CONN_* variables."""
-    return {
-        "AIRFLOW_CONN_JDE_AIS_DEFAULT": json.dumps(
-            {
-                "conn_type": "jde_ais",
-                "host": jde_url,
-                "login": JDE_USER,
-                "password": JDE_PASSWORD,
-                "extra": {
-                    "environment": "JDV920",
-                    "role": "*ALL",
-                    "device_name": "mlconn-flow-tests",
-                    "server_timezone": JDE_TIMEZONE,
-                    "page_size": page_size,
-                },
-            }
-        ),
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
-            {"conn_type": "hubspot", "host": hubspot_url, "password": HUBSPOT_TOKEN}
-        ),
-    }
+    return connection_environment(
+        sandbox_connections(
+            jde_url=jde_url,
+            hubspot_url=hubspot_url,
+            jde_user=JDE_USER,
+            jde_password=JDE_PASSWORD,
+            jde_timezone=JDE_TIMEZONE,
+            hubspot_token=HUBSPOT_TOKEN,
+            device_name="mlconn-flow-tests",
+            page_size=200,
+        )
+    )
 
 
 def forget_customers_watermark() -> None:
