@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -429,25 +430,49 @@ def load_claimed(
     Every outcome is saved before the next call. A record whose prerequisite is not in the target
     is held back (``failed``, no call). After ``MAX_CONSECUTIVE_CALL_ERRORS`` raising calls in a
     row the rest is left as it is (still pending) for a retry.
+
+    While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
+    reads only; prerequisites belong to other entities, which this call does not write), so the
+    target is not kept waiting for the store between calls.
     """
-    consecutive_errors = 0
-    for chunk in store.iter_records(
+    chunks = store.iter_records(
         claim_token=token, entity=entity.name, statuses=PENDING_LOAD, chunk_size=entity.call_batch_size
-    ):
-        if consecutive_errors >= MAX_CONSECUTIVE_CALL_ERRORS:
-            manifest.not_attempted += len(chunk)
-            manifest.retriable_failures += len(chunk)
-            continue
-        outcomes, ready = _hold_back(flow, store, chunk, manifest)
-        if ready:
-            results, raised = _call_load(flow, entity, [item for _, item in ready])
-            consecutive_errors = consecutive_errors + 1 if raised else 0
-            outcomes.extend(_outcome_rows(flow, entity, ready, results, manifest))
-        store.save_outcomes(token, outcomes, actor, action=action)
+    )
+
+    def prepare() -> _PreparedChunk | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else _PreparedChunk(chunk, *_hold_back(flow, store, chunk))
+
+    consecutive_errors = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
+        upcoming = prefetcher.submit(prepare)
+        while (prepared := upcoming.result()) is not None:
+            upcoming = prefetcher.submit(prepare)
+            if consecutive_errors >= MAX_CONSECUTIVE_CALL_ERRORS:
+                manifest.not_attempted += len(prepared.chunk)
+                manifest.retriable_failures += len(prepared.chunk)
+                continue
+            outcomes = prepared.held_back
+            manifest.held_back += len(outcomes)
+            if prepared.ready:
+                results, raised = _call_load(flow, entity, [item for _, item in prepared.ready])
+                consecutive_errors = consecutive_errors + 1 if raised else 0
+                outcomes = [*outcomes, *_outcome_rows(flow, entity, prepared.ready, results, manifest)]
+            store.save_outcomes(token, outcomes, actor, action=action)
+
+
+@dataclass(frozen=True)
+class _PreparedChunk:
+    """One chunk of claimed records: those held back for a prerequisite (their outcome rows) and
+    those ready to load."""
+
+    chunk: list[StoredRecord]
+    held_back: list[OutcomeRow]
+    ready: list[tuple[StoredRecord, LoadRecord]]
 
 
 def _hold_back(
-    flow: Flow, store: Store, chunk: Sequence[StoredRecord], manifest: LoadManifest
+    flow: Flow, store: Store, chunk: Sequence[StoredRecord]
 ) -> tuple[list[OutcomeRow], list[tuple[StoredRecord, LoadRecord]]]:
     states: dict[tuple[str, Prerequisite], PrerequisiteState] = {}
     for run_key in {record.run_key for record in chunk}:
@@ -472,7 +497,6 @@ def _hold_back(
         verdict = readiness({text: states[(record.run_key, p)] for text, p in described.items()})
         if not verdict.ready:
             outcomes.append(OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason))
-            manifest.held_back += 1
             continue
         ready.append(
             (

@@ -761,18 +761,23 @@ class Store:
         by_pair: dict[tuple[str, str], list[Prerequisite]] = {}
         for prerequisite in own:
             by_pair.setdefault((prerequisite.entity, prerequisite.key), []).append(prerequisite)
+        keys_by_entity: dict[str, list[str]] = {}
+        for entity, key in by_pair:
+            keys_by_entity.setdefault(entity, []).append(key)
         with self.engine.connect() as connection:
-            for chunk in _chunks(list(by_pair)):
-                for row in connection.execute(
-                    sa.select(
-                        records.c.entity, records.c.source_key, records.c.status, records.c.remote_id
-                    ).where(
-                        records.c.run_key == run_key,
-                        sa.tuple_(records.c.entity, records.c.source_key).in_(chunk),
-                    )
-                ):
-                    for prerequisite in by_pair[(row.entity, row.source_key)]:
-                        states[prerequisite] = PrerequisiteState(row.status, row.remote_id)
+            # One entity per query: "entity = ? AND source_key IN (...)" is an index lookup on the
+            # (run_key, entity, source_key) key; a row-value IN over both columns scanned the run.
+            for entity, keys in keys_by_entity.items():
+                for chunk in _chunks(keys):
+                    for row in connection.execute(
+                        sa.select(records.c.source_key, records.c.status, records.c.remote_id).where(
+                            records.c.run_key == run_key,
+                            records.c.entity == entity,
+                            records.c.source_key.in_(chunk),
+                        )
+                    ):
+                        for prerequisite in by_pair[(entity, row.source_key)]:
+                            states[prerequisite] = PrerequisiteState(row.status, row.remote_id)
         outside = [p for p in wanted if p not in states]
         by_map: dict[tuple[str, str], list[Prerequisite]] = {}
         for prerequisite in outside:

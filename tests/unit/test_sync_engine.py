@@ -256,6 +256,23 @@ def test_a_load_call_that_raises_fails_its_records_and_three_in_a_row_stop_the_t
     assert errors["C4"] is None
 
 
+def test_every_load_call_finds_the_outcomes_of_the_calls_before_it_saved(sqlite_store, world):
+    flow = make_toy_flow("saved_before_next", world, call_batch_size=1)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    loaded_when_called: list[int] = []
+    toy_load = flow.load
+
+    def watching_load(entity, records):
+        statuses = run.statuses()
+        loaded_when_called.append(sum(s == "loaded" for (e, _), s in statuses.items() if e == entity))
+        return toy_load(entity, records)
+
+    object.__setattr__(flow, "load", watching_load)
+    run.prepare()
+    assert run.load("company").loaded == 4
+    assert loaded_when_called == [0, 1, 2, 3]
+
+
 def test_an_outcome_missing_from_the_load_result_fails_that_record(sqlite_store, world):
     flow = make_toy_flow("missing_outcome", world)
     object.__setattr__(flow, "load", lambda entity, records: {})
