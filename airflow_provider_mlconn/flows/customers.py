@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
-from airflow_provider_mlconn.hubspot.models import AssociationLink, RecordOutcome, WriteStatus
+from airflow_provider_mlconn.hubspot.models import AssociationLink, HubSpotRecord, RecordOutcome, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY, ObjectType
 from airflow_provider_mlconn.hubspot.properties import (
     COMPANY_ADDRESS_NUMBER,
@@ -462,10 +462,11 @@ def load_contacts(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str,
 
     HubSpot keeps one contact per e-mail and refuses a whole batch that would make a second one.
     So: contacts of this call that share an e-mail send it once (the first key carries it, the
-    others link to that contact); a refused batch is sent again after looking up who owns its
-    e-mails: a contact with no JDE key is claimed (updated with ours), one with another JDE key is
+    others link to that contact); the owners of new contacts' e-mails are looked up before the
+    write: a contact with no JDE key is claimed (updated with ours), one with another JDE key is
     linked to (a person listed under two customers), and a contact we wrote before keeps its
-    HubSpot record without the e-mail.
+    HubSpot record without the e-mail. A batch refused all the same (an owner appeared meanwhile,
+    or a changed e-mail of a known contact) is settled the same way after a fresh lookup.
     """
     payloads = {r.key: dict(r.payload["properties"]) for r in records}
     known_ids = {r.key: r.remote_id for r in records if r.remote_id}
@@ -480,18 +481,13 @@ def load_contacts(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str,
         else:
             carriers[email] = key
     to_send = {key: props for key, props in payloads.items() if key not in linked_to_carrier}
-    first = hook.upsert_records(
-        ObjectType.CONTACTS, to_send, id_property=CONTACT_KEY_PROPERTY, isolate_failures=False
-    )
-    results: dict[str, LoadOutcome] = {}
-    conflicted = []
-    for key, outcome in first.items():
-        if outcome.status is WriteStatus.FAILED and outcome.error and outcome.error.status in (400, 409):
-            conflicted.append(key)
-        else:
-            results[key] = _outcome(outcome)
-    if conflicted:
-        results.update(_resolve_email_conflicts(hook, {key: to_send[key] for key in conflicted}, known_ids))
+    new_emails = {p["email"] for key, p in to_send.items() if p.get("email") and key not in known_ids}
+    results, refused = _settle(hook, to_send, _email_owners(hook, new_emails), known_ids, isolate=False)
+    if refused:
+        retry = {key: to_send[key] for key in refused}
+        owners = _email_owners(hook, {p["email"] for p in retry.values() if p.get("email")})
+        settled, _ = _settle(hook, retry, owners, known_ids, isolate=True)
+        results.update(settled)
     for key, carrier in linked_to_carrier.items():
         carried = results.get(carrier)
         email = payloads[key]["email"]
@@ -505,38 +501,61 @@ def load_contacts(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str,
     return results
 
 
-def _resolve_email_conflicts(
-    hook: HubSpotHook, refused: dict[str, dict[str, Any]], known_ids: Mapping[str, str]
-) -> dict[str, LoadOutcome]:
-    emails = {props["email"] for props in refused.values() if props.get("email")}
-    owners = hook.read_records(
+def _email_owners(hook: HubSpotHook, emails: set[str]) -> dict[str, HubSpotRecord]:
+    """The HubSpot contacts that hold these e-mails (one ``batch/read`` by e-mail per 100)."""
+    if not emails:
+        return {}
+    return hook.read_records(
         ObjectType.CONTACTS, emails, properties=[CONTACT_KEY_PROPERTY], id_property="email"
     )
+
+
+def _settle(
+    hook: HubSpotHook,
+    contacts: dict[str, dict[str, Any]],
+    owners: Mapping[str, HubSpotRecord],
+    known_ids: Mapping[str, str],
+    *,
+    isolate: bool,
+) -> tuple[dict[str, LoadOutcome], list[str]]:
+    """Write ``contacts`` knowing who owns their e-mails; returns the outcomes and, unless
+    ``isolate``, the keys of a refused batch (400/409) to settle again."""
     results: dict[str, LoadOutcome] = {}
     plain: dict[str, dict[str, Any]] = {}
     claims: dict[str, tuple[str, dict[str, Any]]] = {}
-    for key, props in refused.items():
+    notes: dict[str, str] = {}
+    for key, props in contacts.items():
         email = props.get("email")
         owner = owners.get(email) if email else None
         owner_key = (owner.properties.get(CONTACT_KEY_PROPERTY) or "") if owner else ""
         if owner is None or owner_key == key:
             plain[key] = props
+        elif known_ids.get(key) == owner.id:
+            # Linked before (F4): the contact is the e-mail owner's; this line's changes stay in JDE.
+            note = f"still linked to HubSpot contact {owner.id} (JDE contact {owner_key}); not written"
+            results[key] = Loaded(owner.id, note=note)
         elif key in known_ids:
             plain[key] = {name: value for name, value in props.items() if name != "email"}
-            results[key] = Loaded(
-                known_ids[key], note=f"e-mail {email} belongs to HubSpot contact {owner.id}; not changed here"
-            )
-        elif not owner_key:
+            notes[key] = f"e-mail {email} belongs to HubSpot contact {owner.id}; not changed here"
+        elif not owner_key and owner.id not in claims:
             claims[owner.id] = (key, props)
         else:
-            note = f"linked to HubSpot contact {owner.id} (JDE contact {owner_key}), owner of e-mail {email}"
+            holder = (
+                f"JDE contact {owner_key}" if owner_key else f"claimed by JDE contact {claims[owner.id][0]}"
+            )
+            note = f"linked to HubSpot contact {owner.id} ({holder}), owner of e-mail {email}"
             results[key] = Loaded(owner.id, note=note)
+    refused: list[str] = []
     if plain:
-        for key, outcome in hook.upsert_records(
-            ObjectType.CONTACTS, plain, id_property=CONTACT_KEY_PROPERTY
-        ).items():
-            earlier = results.get(key)
-            results[key] = _outcome(outcome, note=earlier.note if isinstance(earlier, Loaded) else None)
+        written = hook.upsert_records(
+            ObjectType.CONTACTS, plain, id_property=CONTACT_KEY_PROPERTY, isolate_failures=isolate
+        )
+        for key, outcome in written.items():
+            error = outcome.error
+            if not isolate and outcome.status is WriteStatus.FAILED and error and error.status in (400, 409):
+                refused.append(key)
+            else:
+                results[key] = _outcome(outcome, note=notes.get(key))
     if claims:
         updated = hook.update_records(
             ObjectType.CONTACTS, {owner_id: props for owner_id, (_, props) in claims.items()}
@@ -546,7 +565,7 @@ def _resolve_email_conflicts(
                 updated[owner_id],
                 note=f"claimed HubSpot contact {owner_id}, which had e-mail {props['email']} and no JDE key",
             )
-    return results
+    return results, refused
 
 
 def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:

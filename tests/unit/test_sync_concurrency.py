@@ -85,7 +85,9 @@ def test_two_workers_loading_the_same_batch_post_each_record_exactly_once(store_
 
     with ThreadPoolExecutor(WORKERS) as pool:
         results = list(pool.map(load, range(WORKERS)))
-    assert "done" in results
+    # Either one worker claimed the whole batch, or both took part of it (SKIP LOCKED) and each
+    # says the rest is held by the other; which one happens is timing. Exactly once holds in both.
+    assert set(results) <= {"done", "records held by the other worker"}
     assert sorted(posts) == sorted(f"C{n:03}" for n in range(120))
     assert set(posts.values()) == {1}
     assert setup.status_counts(run.run_key) == {RecordStatus.LOADED.value: 120}
