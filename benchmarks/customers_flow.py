@@ -40,6 +40,7 @@ from typing import Any
 
 import requests
 
+from airflow_provider_mlconn.sandbox.connections import connection_environment, sandbox_connections
 from benchmarks.report import write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -175,28 +176,20 @@ def _migrated_home(root: Path) -> Path:
 
 
 def _connections(jde_url: str, hubspot_url: str, store_url: str) -> dict[str, str]:
-    return {
-        "AIRFLOW_CONN_JDE_AIS_DEFAULT": json.dumps(
-            {
-                "conn_type": "jde_ais",
-                "host": jde_url,
-                "login": JDE_USER,
-                "password": JDE_PASSWORD,
-                "extra": {
-                    "environment": "JDV920",
-                    "role": "*ALL",
-                    "device_name": "mlconn-benchmark",
-                    "server_timezone": JDE_TIMEZONE,
-                },
-            }
-        ),
-        "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(
-            {"conn_type": "hubspot", "host": hubspot_url, "password": HUBSPOT_TOKEN}
-        ),
-        "AIRFLOW_CONN_MLCONN_STORE": json.dumps(
-            {"conn_type": "generic", "extra": {"sqlalchemy_url": store_url, "fernet_key": FERNET_KEY}}
-        ),
+    definitions = sandbox_connections(
+        jde_url=jde_url,
+        hubspot_url=hubspot_url,
+        jde_user=JDE_USER,
+        jde_password=JDE_PASSWORD,
+        jde_timezone=JDE_TIMEZONE,
+        hubspot_token=HUBSPOT_TOKEN,
+        device_name="mlconn-benchmark",
+    )
+    definitions["mlconn_store"] = {
+        "conn_type": "generic",
+        "extra": {"sqlalchemy_url": store_url, "fernet_key": FERNET_KEY},
     }
+    return connection_environment(definitions)
 
 
 @contextmanager
