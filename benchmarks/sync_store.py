@@ -88,7 +88,11 @@ def one_run(store: Store, flow: Flow, run_id: str, count: int) -> dict[str, floa
     }
     batches: list[int] = []
     seconds["order"] = timed(
-        lambda: batches.extend(engine.order_entity(flow, store, run_key, "company", max_map_length=1024))
+        lambda: batches.extend(
+            engine.order_entity(
+                flow, store, run_key, "company", max_map_length=1024, actor=Actor("bench", run_id, "order")
+            )
+        )
     )
 
     def load_all() -> None:

@@ -7,9 +7,9 @@ A flow's DAG, as ``flow_tasks`` builds it::
 with one task group per entity, in the flow's stage order (``company.load`` before
 ``contact.order``). ``<entity>.load`` is mapped over the batches its ``order`` task returns, runs
 in the entity's pool, and retries only what is not loaded. ``<entity>.order`` runs once ``map``
-succeeded and the prerequisite entities' loads are done, even if some of their records failed:
-records that need a failed one are held back, the others go on. ``commit_watermark`` runs only
-when no load failed.
+succeeded and the prerequisite entities' loads are done, even if some of their records failed
+or they had nothing to load: records that need a failed one are held back, the others go on.
+``commit_watermark`` runs only when no load failed.
 
 Operators take the flow by name (or the Flow itself) and look it up in the flow registry at run
 time, so the DAG serialises to plain strings.
@@ -158,18 +158,32 @@ class OrderOperator(_FlowOperator):
     """Record one entity's prerequisites and return its load batches (what the load maps over).
 
     In a dry run it returns no batch, so nothing is loaded.
+
+    It runs once every upstream task is done (``ALL_DONE``): a prerequisite entity's load that
+    failed for some records, or was skipped because it had nothing to load, must not stop this
+    entity (Airflow's ``ALL_DONE_MIN_ONE_SUCCESS`` skips on any skipped upstream). It skips itself
+    when the map step did not succeed (no map manifest).
     """
 
     template_fields: Sequence[str] = ("entity",)
 
-    def __init__(self, *, entity: str, plan_task_id: str = "plan_window", **kwargs: Any) -> None:
+    def __init__(
+        self, *, entity: str, plan_task_id: str = "plan_window", map_task_id: str = "map", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.entity = entity
         self.plan_task_id = plan_task_id
+        self.map_task_id = map_task_id
 
     def execute(self, context: Any) -> list[int]:
         from airflow.sdk.configuration import conf
+        from airflow.sdk.exceptions import AirflowSkipException
 
+        if context["ti"].xcom_pull(task_ids=self.map_task_id) is None:
+            raise AirflowSkipException(
+                f"{self.map_task_id} did not succeed: no {self.entity} records to order"
+            )
         plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
         if plan.dry_run:
             self.log.info("dry run: %s records are not loaded", self.entity)
@@ -181,6 +195,7 @@ class OrderOperator(_FlowOperator):
             info.ref(self.flow).run_key,
             self.entity,
             max_map_length=conf.getint("core", "max_map_length", fallback=1024),
+            actor=actor(context),
         )
         self.log.info("%s: %d load batches", self.entity, len(batches))
         return batches
@@ -280,9 +295,7 @@ def flow_tasks(
         for name in stage:
             entity = flow.entity(name)
             with TaskGroup(group_id=name, tooltip=f"order and load {name} records ({entity.target})"):
-                order = OrderOperator(
-                    task_id="order", flow=flow, entity=name, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
-                )
+                order = OrderOperator(task_id="order", flow=flow, entity=name)
                 load = LoadOperator.partial(
                     task_id="load",
                     flow=flow.name,

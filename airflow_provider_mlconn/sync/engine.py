@@ -337,15 +337,17 @@ def _as_payload(flow: Flow, record: StoredRecord, mapped: Any) -> Mapping[str, A
 
 
 def order_entity(
-    flow: Flow, store: Store, run_key: str, entity_name: str, *, max_map_length: int
+    flow: Flow, store: Store, run_key: str, entity_name: str, *, max_map_length: int, actor: Actor
 ) -> list[int]:
     """Record prerequisites and split the entity's pending records into load batches.
 
     Returns the batch numbers (what the mapped load task expands over; empty: nothing to load).
     The number of batches stays within the flow's ``max_batches_per_entity`` and Airflow's
-    ``max_map_length``; batches grow instead.
+    ``max_map_length``; batches grow instead. Runs after the entities it depends on loaded, so
+    it first reopens the unchanged records whose prerequisites moved (``reopen_relinked``).
     """
     entity = flow.entity(entity_name)
+    reopen_relinked(flow, store, run_key, entity, actor)
     pending = store.count_records(run_key=run_key, entity=entity.name, statuses=PENDING_LOAD)
     if pending == 0:
         return []
@@ -362,6 +364,49 @@ def order_entity(
             ordinal += 1
         store.save_order(plan)
     return sorted(used)
+
+
+def reopen_relinked(flow: Flow, store: Store, run_key: str, entity: Entity, actor: Actor) -> int:
+    """Load again the run's ``unchanged`` records whose prerequisite this run loaded to another
+    target id; returns how many.
+
+    A record is unchanged when its payload equals the last one loaded, but what it links (a
+    contact -> company association, say) also depends on the target ids of its prerequisites:
+    when one of them now stands for another remote record, the link must be written again.
+    """
+    if not entity.depends_on or not store.count_records(
+        run_key=run_key, entity=entity.name, statuses=(RecordStatus.UNCHANGED,)
+    ):
+        return 0
+    moved = {name: store.moved_remote_ids(flow.name, run_key, name) for name in entity.depends_on}
+    if not any(moved.values()):
+        return 0
+    reopened = 0
+    for chunk in store.iter_records(run_key=run_key, entity=entity.name, statuses=(RecordStatus.UNCHANGED,)):
+        results = []
+        for record in chunk:
+            reasons = [
+                f"{p.entity} {p.key} is now {moved[p.entity][p.key][1]} in the target "
+                f"(was {moved[p.entity][p.key][0] or 'absent'})"
+                for p in _prerequisites_of(flow, entity, record)
+                if p.flow in (None, flow.name) and p.key in moved.get(p.entity, {})
+            ]
+            if reasons:
+                results.append(
+                    MappingResult(
+                        record.id,
+                        RecordStatus.MAPPED,
+                        record.attempts,
+                        payload=record.payload,
+                        payload_hash=record.payload_hash,
+                        error="; ".join(reasons),
+                    )
+                )
+        store.save_mapping(results, actor, action="relink")
+        reopened += len(results)
+    if reopened:
+        log.info("%s: %d unchanged records load again, their prerequisites moved", entity.name, reopened)
+    return reopened
 
 
 def _prerequisites_of(flow: Flow, entity: Entity, record: StoredRecord) -> list[Prerequisite]:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import CallableContractError, StoreConfigurationError
-from airflow_provider_mlconn.sync.flow import PENDING_LOAD, Prerequisite, RecordStatus
+from airflow_provider_mlconn.sync.flow import IN_TARGET, PENDING_LOAD, Prerequisite, RecordStatus
 from airflow_provider_mlconn.sync.ordering import PrerequisiteState
 from airflow_provider_mlconn.sync.schema import id_map, migrate, record_events, records, runs
 
@@ -609,6 +609,46 @@ class Store:
                     id_map.c.flow == flow, id_map.c.entity == entity, id_map.c.remote_id == remote_id
                 )
             ).scalar()
+
+    def moved_remote_ids(self, flow: str, run_key: str, entity: str) -> dict[str, tuple[str | None, str]]:
+        """Records of ``entity`` this run loaded to another target id than before: key -> (before, now).
+
+        "Before" is the remote id of the key's latest earlier record that was in the target
+        (loaded or unchanged); a key with none counts as moved from ``None``.
+        """
+        with self.engine.connect() as connection:
+            loaded = {
+                row.source_key: (row.id, row.remote_id)
+                for row in connection.execute(
+                    sa.select(records.c.id, records.c.source_key, records.c.remote_id).where(
+                        records.c.run_key == run_key,
+                        records.c.entity == entity,
+                        records.c.status == RecordStatus.LOADED.value,
+                    )
+                )
+            }
+            before: dict[str, tuple[int, str]] = {}
+            for chunk in _chunks(sorted(loaded)):
+                for row in connection.execute(
+                    sa.select(records.c.id, records.c.source_key, records.c.remote_id).where(
+                        records.c.flow == flow,
+                        records.c.entity == entity,
+                        records.c.source_key.in_(chunk),
+                        records.c.run_key != run_key,
+                        records.c.status.in_([s.value for s in IN_TARGET]),
+                        records.c.remote_id.is_not(None),
+                    )
+                ):
+                    this_id = loaded[row.source_key][0]
+                    latest = before.get(row.source_key)
+                    if row.id < this_id and (latest is None or row.id > latest[0]):
+                        before[row.source_key] = (row.id, row.remote_id)
+        moved: dict[str, tuple[str | None, str]] = {}
+        for key, (_, remote_id) in loaded.items():
+            previous = before[key][1] if key in before else None
+            if previous != remote_id:
+                moved[key] = (previous, remote_id)
+        return moved
 
     # -- map and order ------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def customers_dag() -> Any:
 def run_dag(conf: dict[str, Any] | None = None) -> Any:
     dag_run = customers_dag().test(run_conf={**NO_LAG, **(conf or {})})
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    assert str(dag_run.state) == "success", states
+    assert str(dag_run.state) == "success", sorted(states.items())
     return dag_run
 
 
@@ -261,3 +261,29 @@ def test_faults_and_expiring_jde_tokens_converge_to_the_same_hubspot_state_witho
     jde_stats = faulty.jde_control("GET", "stats")
     assert jde_stats["tokens_issued"] > 1, "the JDE token expired during the run and was renewed"
     close_stores()
+
+
+def test_a_linked_contact_given_its_own_email_gets_its_own_contact_and_association(
+    customer_sandboxes, airflow_store, airflow_db
+):
+    sandboxes = customer_sandboxes()
+    run_dag()
+    truth = jde_truth()
+    first = hubspot_state(sandboxes)
+    linked = sorted(set(truth.contacts) - set(first.contact_by_key()))
+    assert linked, "the seeded data has contacts sharing an e-mail with another customer's contact"
+    key = linked[0]
+    an8, line = key.split("-")
+    shared_owner = first.contact_by_email()[truth.contacts[key]]
+
+    sandboxes.jde_control(
+        "PUT", f"customers/{an8}/contacts/{line}/email", {"email": "own.mailbox@example.com"}
+    )
+    time.sleep(1.1)  # past the edit's second (UPMT)
+    run_dag()
+
+    after = hubspot_state(sandboxes)
+    assert_hubspot_matches_jde(after, jde_truth())
+    own = after.contact_by_key()[key]
+    assert own != shared_owner and after.contacts[own]["email"] == "own.mailbox@example.com"
+    assert UNLABELED in after.associations[(own, after.company_ids[an8])]

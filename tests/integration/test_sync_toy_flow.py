@@ -128,3 +128,38 @@ def test_clearing_the_failed_load_task_in_the_same_run_posts_only_what_failed(
     assert toy_world.calls == [("company", ["C3"]), ("contact", ["P3", "P4"])]
     assert sorted(toy_world.posts) == sorted({*toy_world.rows})
     assert json.loads(watermark(bundle.flow_name))["at"] == last_change.isoformat()
+
+
+def test_a_run_where_only_dependent_records_changed_loads_them(toy_bundle, toy_world, airflow_store):
+    bundle = toy_bundle(load_retries=0)
+    seed(toy_world)
+    dag = toy_flow_dag(bundle.dag_id, bundle.flow_name, load_retries=0)
+    assert str(dag.test().state) == "success"
+
+    changed_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    toy_world.contact("P3", "C3", "p3.new@example.com", changed_at)
+    toy_world.calls.clear()
+    second_run = dag.test()
+
+    states = task_states(second_run)
+    assert str(second_run.state) == "success", states
+    assert states["company.load"] == ["skipped"], "no company changed: its load expands to nothing"
+    assert states["contact.order"] == ["success"]
+    assert toy_world.calls == [("contact", ["P3"])]
+    assert toy_world.target[("contact", "P3")]["email"] == "p3.new@example.com"
+    assert json.loads(watermark(bundle.flow_name))["at"] == changed_at.isoformat()
+
+
+def test_when_the_map_step_fails_nothing_is_ordered_or_loaded(toy_bundle, toy_world, airflow_store):
+    bundle = toy_bundle(load_retries=0)
+    seed(toy_world)
+    toy_world.mapping_crashes = True
+
+    failed_run = toy_flow_dag(bundle.dag_id, bundle.flow_name, load_retries=0).test()
+
+    states = task_states(failed_run)
+    assert str(failed_run.state) == "failed", states
+    assert states["map"] == ["failed"]
+    assert states["company.order"] == ["skipped"] and states["contact.order"] == ["skipped"]
+    assert toy_world.calls == []
+    assert watermark(bundle.flow_name) is None

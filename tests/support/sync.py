@@ -48,7 +48,9 @@ class ToyWorld:
 
     ``fail_first``: (entity, key) pairs whose first write fails (a transient 503);
     ``fail_always``: pairs whose writes fail until removed; ``mapping_version`` 1 rejects contact
-    e-mails written "name at domain", version 2 (the fix) accepts them.
+    e-mails written "name at domain", version 2 (the fix) accepts them; ``remote_ids``: pairs
+    the target answers with another id than ``"co-KEY"`` (a record merged into another);
+    ``mapping_crashes``: the map function raises (a bug, not a rejection).
     """
 
     rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -59,6 +61,8 @@ class ToyWorld:
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
     posts: list[tuple[str, str]] = field(default_factory=list)
     attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    remote_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    mapping_crashes: bool = False
     watermark_during_load: list[str | None] = field(default_factory=list)
     watch_variable: str | None = None
 
@@ -98,6 +102,8 @@ def toy_extract(world: ToyWorld) -> Any:
 
 def toy_map(world: ToyWorld) -> Any:
     def map_record(entity: str, source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
+        if world.mapping_crashes:
+            raise RuntimeError("toy mapping bug")
         if entity == "company":
             return {"name": source["name"].strip(), "jde_address_number": source["key"]}
         email = source["email"].strip().lower()
@@ -138,7 +144,8 @@ def toy_load(world: ToyWorld) -> Any:
                 stored["company_id"] = record.prerequisite_id("company", record.source["company"])
             world.target[pair] = stored
             world.posts.append(pair)
-            outcomes[record.key] = Loaded(remote_id=f"{entity[:2]}-{record.key}", created=created)
+            remote_id = world.remote_ids.get(pair, f"{entity[:2]}-{record.key}")
+            outcomes[record.key] = Loaded(remote_id=remote_id, created=created)
         return outcomes
 
     return load

@@ -40,7 +40,9 @@ def audited_run(airflow_store) -> str:
     engine.extract(flow, store, info, actor_for(run, "extract"), plan)
     engine.map_records(flow, store, run.run_key, actor_for(run, "map"))
     for entity in ("company", "contact"):
-        engine.order_entity(flow, store, run.run_key, entity, max_map_length=10)
+        engine.order_entity(
+            flow, store, run.run_key, entity, max_map_length=10, actor=actor_for(run, "order")
+        )
         with pytest.raises(LoadIncomplete):
             engine.load_batch(
                 flow,

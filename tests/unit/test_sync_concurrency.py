@@ -66,7 +66,9 @@ def test_two_workers_loading_the_same_batch_post_each_record_exactly_once(store_
     plan = engine.plan_windows(flow, info, DictVariables(), now=T0.replace(hour=9))
     engine.extract(flow, setup, info, Actor("dag", "run1", "extract"), plan)
     engine.map_records(flow, setup, run.run_key, Actor("dag", "run1", "map"))
-    assert engine.order_entity(flow, setup, run.run_key, "company", max_map_length=1024) == [0]
+    assert engine.order_entity(
+        flow, setup, run.run_key, "company", max_map_length=1024, actor=Actor("dag", "run1", "order")
+    ) == [0]
 
     stores = [Store(store_url, PayloadCipher(fernet_key)) for _ in range(WORKERS)]
     barrier = threading.Barrier(WORKERS)

@@ -54,7 +54,12 @@ class Run:
         engine.map_records(self.flow, self.store, self.ref.run_key, self.actor("map"))
         return {
             entity.name: engine.order_entity(
-                self.flow, self.store, self.ref.run_key, entity.name, max_map_length=1024
+                self.flow,
+                self.store,
+                self.ref.run_key,
+                entity.name,
+                max_map_length=1024,
+                actor=self.actor(f"{entity.name}.order"),
             )
             for entity in self.flow.entities
         }
@@ -205,10 +210,64 @@ def test_records_equal_to_the_last_load_are_unchanged_and_cost_no_call(sqlite_st
     second.extracted = engine.extract(flow, sqlite_store, second.info, second.actor("extract"), second.plan)
     counts = engine.map_records(flow, sqlite_store, second.ref.run_key, second.actor("map")).counts
     assert counts == {"unchanged": 7, "mapped": 1}
-    assert engine.order_entity(flow, sqlite_store, second.ref.run_key, "contact", max_map_length=1024) == []
-    engine.order_entity(flow, sqlite_store, second.ref.run_key, "company", max_map_length=1024)
+    assert (
+        engine.order_entity(
+            flow,
+            sqlite_store,
+            second.ref.run_key,
+            "contact",
+            max_map_length=1024,
+            actor=second.actor("order"),
+        )
+        == []
+    )
+    engine.order_entity(
+        flow, sqlite_store, second.ref.run_key, "company", max_map_length=1024, actor=second.actor("order")
+    )
     second.load("company")
     assert world.calls[calls_before:] == [("company", ["C3"])]
+
+
+def test_an_unchanged_record_loads_again_when_its_prerequisite_moved_to_another_target_id(
+    sqlite_store, world
+):
+    flow = make_toy_flow("relinked", world)
+    variables = DictVariables()
+    first = Run(flow, sqlite_store, variables, "run1")
+    first.prepare()
+    first.load("company")
+    first.load("contact")
+    first.commit()
+    assert world.target[("contact", "P1")]["company_id"] == "co-C1"
+
+    # C1 is renamed and the target now answers with another record; P1 and P2 are read again,
+    # unchanged; C2 is read again and keeps its id.
+    later = T0 + timedelta(minutes=40)
+    world.company("C1", "Company 1 renamed", later)
+    world.company("C2", "Company 2", later)
+    world.contact("P1", "C1", "person1@example.com", later)
+    world.contact("P2", "C2", "person2@example.com", later)
+    world.remote_ids[("company", "C1")] = "co-C1-merged"
+    second = Run(flow, sqlite_store, variables, "run2")
+    second.plan = engine.plan_windows(flow, second.info, variables, now=NOW)
+    second.extracted = engine.extract(flow, sqlite_store, second.info, second.actor("extract"), second.plan)
+    counts = engine.map_records(flow, sqlite_store, second.ref.run_key, second.actor("map")).counts
+    assert counts["mapped"] == 1  # C1; the rest read again (the overlap included) is unchanged
+    calls_before = len(world.calls)
+    for entity in ("company", "contact"):
+        for batch in engine.order_entity(
+            flow, sqlite_store, second.ref.run_key, entity, max_map_length=1024, actor=second.actor("order")
+        ):
+            second.load(entity, batch)
+
+    assert world.calls[calls_before:] == [("company", ["C1"]), ("contact", ["P1"])]
+    assert world.target[("contact", "P1")]["company_id"] == "co-C1-merged"
+    statuses = {r.key: r.status for r in sqlite_store.records_of_run(second.ref.run_key)}
+    assert {key for key, status in statuses.items() if status is RecordStatus.LOADED} == {"C1", "P1"}
+    assert {"C2", "P2"} <= {key for key, status in statuses.items() if status is RecordStatus.UNCHANGED}
+    history = sqlite_store.record_history(flow="relinked", entity="contact", key="P1")
+    relink = [event for _, events in history for event in events if event.action == "relink"]
+    assert [event.error for event in relink] == ["company C1 is now co-C1-merged in the target (was co-C1)"]
 
 
 def test_a_rejected_record_does_not_stop_the_run_and_keeps_an_actionable_reason(sqlite_store, world):
@@ -292,7 +351,9 @@ def test_dependencies_on_an_entity_not_declared_as_depends_on_are_refused(sqlite
     run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
     engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
     with pytest.raises(CallableContractError, match="entity company does not declare depends_on 'contact'"):
-        engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024)
+        engine.order_entity(
+            flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024, actor=run.actor("order")
+        )
 
 
 def test_batches_stay_within_the_flow_cap_and_max_map_length(sqlite_store):
@@ -304,14 +365,18 @@ def test_batches_stay_within_the_flow_cap_and_max_map_length(sqlite_store):
     run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
     run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
     engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
-    assert engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024) == [
+    assert engine.order_entity(
+        flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024, actor=run.actor("order")
+    ) == [
         0,
         1,
         2,
         3,
         4,
     ]
-    assert engine.order_entity(flow, sqlite_store, run.ref.run_key, "company", max_map_length=3) == [0, 1, 2]
+    assert engine.order_entity(
+        flow, sqlite_store, run.ref.run_key, "company", max_map_length=3, actor=run.actor("order")
+    ) == [0, 1, 2]
     for batch in range(3):
         run.load("company", batch=batch)
     assert sorted(world.posted("company")) == sorted(f"C{n:03}" for n in range(45))

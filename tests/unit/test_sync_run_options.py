@@ -113,7 +113,9 @@ def test_the_source_time_zone_is_resolved_when_the_run_plans_not_when_the_dag_is
     assert calls == ["asked"]
     assert plan.windows["changes"]["source_timezone"] == "America/Chicago"
     variables = DictVariables()
-    for entity_batch in engine.order_entity(flow, sqlite_store, ref.run_key, "company", max_map_length=16):
+    for entity_batch in engine.order_entity(
+        flow, sqlite_store, ref.run_key, "company", max_map_length=16, actor=actor_for(ref, "order")
+    ):
         engine.load_batch(
             flow,
             sqlite_store,

@@ -263,7 +263,9 @@ def test_rejection_reason_from_a_load_keeps_the_record_out_of_retries(sqlite_sto
     plan = engine.plan_windows(flow, info, DictVariables(), now=T0 + timedelta(hours=1))
     engine.extract(flow, sqlite_store, info, actor_for(run, "extract"), plan)
     engine.map_records(flow, sqlite_store, run.run_key, actor_for(run, "map"))
-    engine.order_entity(flow, sqlite_store, run.run_key, "company", max_map_length=10)
+    engine.order_entity(
+        flow, sqlite_store, run.run_key, "company", max_map_length=10, actor=actor_for(run, "order")
+    )
     manifest = engine.load_batch(
         flow, sqlite_store, run_key=run.run_key, entity_name="company", batch=0, actor=actor_for(run, "load")
     )
