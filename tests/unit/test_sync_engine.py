@@ -45,6 +45,16 @@ class Run:
         )
         self.ref = self.info.ref(flow)
 
+    @classmethod
+    def completed(cls, flow, store, variables, run_id: str) -> Run:
+        """A run loaded in full and committed (the state later runs start from)."""
+        run = cls(flow, store, variables, run_id)
+        run.prepare()
+        for entity in flow.entities:
+            run.load(entity.name)
+        run.commit()
+        return run
+
     def actor(self, task_id: str, try_number: int = 1, map_index: int = -1):
         return actor_for(self.ref, task_id, try_number=try_number, map_index=map_index)
 
@@ -170,11 +180,7 @@ def test_dependents_of_a_failed_prerequisite_are_held_back_and_load_with_it_late
 def test_a_prerequisite_outside_the_run_is_taken_from_the_id_map(sqlite_store, world):
     flow = make_toy_flow("id_map_prereq", world)
     variables = DictVariables()
-    first = Run(flow, sqlite_store, variables, "run1")
-    first.prepare()
-    first.load("company")
-    first.load("contact")
-    first.commit()
+    Run.completed(flow, sqlite_store, variables, "run1")
     world.contact("P9", "C1", "new@example.com", T0 + timedelta(minutes=30))
     second = Run(flow, sqlite_store, variables, "run2")
     second.prepare()
@@ -197,11 +203,7 @@ def test_a_prerequisite_never_loaded_holds_the_record_back_with_a_reason(sqlite_
 def test_records_equal_to_the_last_load_are_unchanged_and_cost_no_call(sqlite_store, world):
     flow = make_toy_flow("unchanged", world)
     variables = DictVariables()
-    first = Run(flow, sqlite_store, variables, "run1")
-    first.prepare()
-    first.load("company")
-    first.load("contact")
-    first.commit()
+    Run.completed(flow, sqlite_store, variables, "run1")
     calls_before = len(world.calls)
 
     world.company("C3", "Company 3 renamed", T0 + timedelta(minutes=40))
@@ -233,11 +235,7 @@ def test_an_unchanged_record_loads_again_when_its_prerequisite_moved_to_another_
 ):
     flow = make_toy_flow("relinked", world)
     variables = DictVariables()
-    first = Run(flow, sqlite_store, variables, "run1")
-    first.prepare()
-    first.load("company")
-    first.load("contact")
-    first.commit()
+    Run.completed(flow, sqlite_store, variables, "run1")
     assert world.target[("contact", "P1")]["company_id"] == "co-C1"
 
     # C1 is renamed and the target now answers with another record; P1 and P2 are read again,
@@ -412,11 +410,7 @@ def test_replay_skips_a_record_superseded_by_a_later_run(sqlite_store, world):
     world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))
     flow = make_toy_flow("superseded", world)
     variables = DictVariables()
-    first = Run(flow, sqlite_store, variables, "run1")
-    first.prepare()
-    first.load("company")
-    first.load("contact")
-    first.commit()
+    Run.completed(flow, sqlite_store, variables, "run1")
     world.contact("P5", "C1", "eve@example.com", T0 + timedelta(minutes=50))
     second = Run(flow, sqlite_store, variables, "run2")
     second.prepare()
