@@ -23,8 +23,11 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def airflow_env(airflow_home: Path, port: int) -> dict[str, str]:
+    # `airflow standalone` starts its components as `airflow ...` found on PATH: this venv's first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {
         **os.environ,
+        "PATH": path,
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
