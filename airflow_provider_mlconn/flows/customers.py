@@ -570,7 +570,9 @@ def _settle(
 
 def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:
     """Contact -> company, unlabeled plus primary for the main contact; a labelled create replaces the
-    pair's labels, so a contact that stops being the main one loses its primary label."""
+    pair's labels, so a contact that stops being the main one loses its primary label. A line whose
+    pair changed (it was linked to another person's contact, F4) has its old pair removed once the
+    new one exists, unless another line's association is that same pair."""
     links: dict[str, AssociationLink] = {}
     record_ids = {record.key: record.remote_id for record in records}
     for record in records:
@@ -587,10 +589,26 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
         for o in hook.associate(ObjectType.CONTACTS, ObjectType.COMPANIES, links.values())
     }
     results: dict[str, LoadOutcome] = {}
+    replaced: dict[str, tuple[str, str]] = {}
+    for record in records:
+        link = links[record.key]
+        outcome = outcomes.get((link.from_id, link.to_id))
+        old = _association_pair(record.remote_id)
+        if (
+            outcome
+            and outcome.ok
+            and old
+            and old != (link.from_id, link.to_id)
+            and not record.remote_id_shared_by
+        ):
+            replaced[record.key] = old
+    if replaced:
+        hook.dissociate(ObjectType.CONTACTS, ObjectType.COMPANIES, replaced.values())
     for key, link in links.items():
         outcome = outcomes.get((link.from_id, link.to_id))
         if outcome is not None and outcome.ok:
-            results[key] = Loaded(f"{link.from_id}->{link.to_id}", created=record_ids[key] is None)
+            note = f"replaced association {'->'.join(replaced[key])}" if key in replaced else None
+            results[key] = Loaded(f"{link.from_id}->{link.to_id}", created=record_ids[key] is None, note=note)
         elif outcome is not None and outcome.error is not None and not outcome.error.retriable:
             results[key] = Rejection(f"HubSpot {outcome.error.category or ''}: {outcome.error.message}")
         else:
@@ -598,6 +616,14 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
                 outcome.error.message if outcome and outcome.error else "no association result"
             )
     return results
+
+
+def _association_pair(remote_id: str | None) -> tuple[str, str] | None:
+    """The (contact id, company id) of an association record's remote id ``"contact->company"``."""
+    if not remote_id or "->" not in remote_id:
+        return None
+    contact_id, company_id = remote_id.split("->", 1)
+    return contact_id, company_id
 
 
 CUSTOMERS = Flow(

@@ -672,6 +672,30 @@ class HubSpotHook(BaseHook):
             outcomes.extend(part)
         return outcomes
 
+    def dissociate(
+        self, from_type: ObjectType | str, to_type: ObjectType | str, pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        """Remove every association between each ``(from_id, to_id)`` pair (v4 batch archive, 204).
+
+        Removing a pair that has no association, or whose record is gone, is not an error.
+        """
+        source, target = ObjectType.parse(from_type), ObjectType.parse(to_type)
+        grouped: dict[str, list[str]] = {}
+        for from_id, to_id in pairs:
+            targets = grouped.setdefault(str(from_id), [])
+            if str(to_id) not in targets:
+                targets.append(str(to_id))
+        inputs = [{"from": {"id": a}, "to": [{"id": b} for b in targets]} for a, targets in grouped.items()]
+        path = f"{ASSOCIATIONS}/{source.value}/{target.value}/batch/archive"
+
+        def archive(chunk: list[dict[str, Any]]) -> Callable[[], None]:
+            return lambda: self.request("POST", path, json={"inputs": chunk})
+
+        chunks = [
+            inputs[i : i + ASSOCIATION_BATCH_SIZE] for i in range(0, len(inputs), ASSOCIATION_BATCH_SIZE)
+        ]
+        self._in_pool([archive(chunk) for chunk in chunks])
+
     def read_associations(
         self,
         from_type: ObjectType | str,

@@ -525,16 +525,15 @@ def _hold_back(
         if wanted:
             for prerequisite, state in store.prerequisite_states(flow.name, run_key, wanted).items():
                 states[(run_key, prerequisite)] = state
-    known_ids = {}
+    known_ids: dict[tuple[str, str], str] = {}
+    sharing: dict[tuple[str, str], set[str]] = {}
     for entity in {record.entity for record in chunk}:
-        known_ids.update(
-            {
-                (entity, key): entry.remote_id
-                for key, entry in store.id_map_entries(
-                    flow.name, entity, [r.key for r in chunk if r.entity == entity]
-                ).items()
-            }
-        )
+        entries = store.id_map_entries(flow.name, entity, [r.key for r in chunk if r.entity == entity])
+        known_ids.update({(entity, key): entry.remote_id for key, entry in entries.items()})
+        for target_id, keys in store.keys_by_remote_id(
+            flow.name, entity, {entry.remote_id for entry in entries.values()}
+        ).items():
+            sharing[(entity, target_id)] = keys
     outcomes: list[OutcomeRow] = []
     ready: list[tuple[StoredRecord, LoadRecord]] = []
     for record in chunk:
@@ -543,6 +542,8 @@ def _hold_back(
         if not verdict.ready:
             outcomes.append(OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason))
             continue
+        remote_id = known_ids.get((record.entity, record.key))
+        shared_by = sharing.get((record.entity, remote_id), set()) if remote_id else set()
         ready.append(
             (
                 record,
@@ -551,9 +552,10 @@ def _hold_back(
                     key=record.key,
                     payload=record.payload or {},
                     source=record.source,
-                    remote_id=known_ids.get((record.entity, record.key)),
+                    remote_id=remote_id,
                     prerequisite_ids={p: verdict.remote_ids[text] for text, p in described.items()},
                     attempt=record.attempts + 1,
+                    remote_id_shared_by=tuple(sorted(shared_by - {record.key})),
                 ),
             )
         )

@@ -119,7 +119,9 @@ class LoadRecord:
 
     ``remote_id`` is the target id from the id map when the record was loaded before (update it,
     do not create a twin); ``prerequisite_ids`` maps each prerequisite to its target id.
-    ``attempt`` counts load attempts of this record row, 1 for the first.
+    ``attempt`` counts load attempts of this record row, 1 for the first. ``remote_id_shared_by``
+    names the other keys of the entity whose last load went to the same target id (records linked
+    to one target record), so a load replacing ``remote_id`` knows whether the old one is still used.
     """
 
     entity: str
@@ -129,6 +131,7 @@ class LoadRecord:
     remote_id: str | None
     prerequisite_ids: Mapping[Prerequisite, str]
     attempt: int
+    remote_id_shared_by: tuple[str, ...] = ()
 
     def prerequisite_id(self, entity: str, key: str, flow: str | None = None) -> str:
         """The target id of a prerequisite this record declared (KeyError names it otherwise)."""

@@ -610,6 +610,19 @@ class Store:
                 )
             ).scalar()
 
+    def keys_by_remote_id(self, flow: str, entity: str, remote_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The id map read backwards: each target id -> the source keys last loaded to it."""
+        found: dict[str, set[str]] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(remote_ids))):
+                for row in connection.execute(
+                    sa.select(id_map.c.remote_id, id_map.c.source_key).where(
+                        id_map.c.flow == flow, id_map.c.entity == entity, id_map.c.remote_id.in_(chunk)
+                    )
+                ):
+                    found.setdefault(row.remote_id, set()).add(row.source_key)
+        return found
+
     def moved_remote_ids(self, flow: str, run_key: str, entity: str) -> dict[str, tuple[str | None, str]]:
         """Records of ``entity`` this run loaded to another target id than before: key -> (before, now).
 

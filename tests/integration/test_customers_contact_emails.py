@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mlconn.flows.customers import CONTACT_PROPERTIES, load_contacts
-from airflow_provider_mlconn.sync.flow import Loaded, LoadRecord
+from airflow_provider_mlconn.flows.customers import (
+    COMPANY_PROPERTIES,
+    CONTACT_PROPERTIES,
+    load_associations,
+    load_contacts,
+)
+from airflow_provider_mlconn.hubspot.models import AssociationLink
+from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, ObjectType
+from airflow_provider_mlconn.sync.flow import Loaded, LoadRecord, Prerequisite
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +100,46 @@ def test_a_known_contact_moving_to_anothers_email_keeps_its_record_without_that_
     by_email = contacts_by_email(sandbox)
     assert len(by_email["boss@acme.test"]) == 1
     assert by_email["me@acme.test"][0]["properties"]["lastname"] == "Neu"
+
+
+@pytest.mark.parametrize("shared_by", [(), ("500-3",)])
+def test_an_association_moved_to_another_contact_removes_the_old_pair_unless_another_line_has_it(
+    portal, shared_by
+):
+    _, hook = portal
+    hook.ensure_properties(COMPANY_PROPERTIES)
+    company = hook.upsert_records(
+        ObjectType.COMPANIES, {"500": {"name": "Linked GmbH"}}, id_property="jde_address_number"
+    )["500"].record_id
+    shared = load_contacts(hook, [contact("100-1", "orders@shared.test")])["100-1"]
+    own = load_contacts(hook, [contact("500-2", "ida@own.test")])["500-2"]
+    assert company and isinstance(shared, Loaded) and isinstance(own, Loaded)
+    hook.associate(
+        ObjectType.CONTACTS,
+        ObjectType.COMPANIES,
+        [AssociationLink(from_id=shared.remote_id, to_id=company, types=(CONTACT_TO_COMPANY,))],
+    )
+    record = LoadRecord(
+        "association",
+        "500-2",
+        {"contact": "500-2", "company": "500", "primary": False},
+        {},
+        f"{shared.remote_id}->{company}",
+        {Prerequisite("contact", "500-2"): own.remote_id, Prerequisite("company", "500"): company},
+        1,
+        remote_id_shared_by=shared_by,
+    )
+
+    outcome = load_associations(hook, [record])["500-2"]
+
+    assert isinstance(outcome, Loaded) and outcome.remote_id == f"{own.remote_id}->{company}"
+    pairs = hook.read_associations(
+        ObjectType.CONTACTS, ObjectType.COMPANIES, [shared.remote_id, own.remote_id]
+    )
+    assert [a.to_id for a in pairs[own.remote_id]] == [company]
+    if shared_by:
+        assert [a.to_id for a in pairs[shared.remote_id]] == [company], "another line still links there"
+        assert outcome.note is None
+    else:
+        assert pairs[shared.remote_id] == []
+        assert outcome.note == f"replaced association {shared.remote_id}->{company}"

@@ -270,20 +270,35 @@ def test_a_linked_contact_given_its_own_email_gets_its_own_contact_and_associati
     run_dag()
     truth = jde_truth()
     first = hubspot_state(sandboxes)
-    linked = sorted(set(truth.contacts) - set(first.contact_by_key()))
-    assert linked, "the seeded data has contacts sharing an e-mail with another customer's contact"
-    key = linked[0]
-    an8, line = key.split("-")
-    shared_owner = first.contact_by_email()[truth.contacts[key]]
+    customers = sorted(truth.customers, key=int)
+    owner_key = next(k for k in sorted(first.contact_by_key()) if truth.contacts[k])
+    shared_email = truth.contacts[owner_key]
+    shared_owner = first.contact_by_key()[owner_key]
+    an8 = next(c for c in customers if c != owner_key.split("-")[0])
+    company = first.company_ids[an8]
 
+    # A new Who's Who line of another customer with that person's e-mail: linked to their contact.
     sandboxes.jde_control(
-        "PUT", f"customers/{an8}/contacts/{line}/email", {"email": "own.mailbox@example.com"}
+        "POST", f"customers/{an8}/contacts", {"given_name": "Ida", "surname": "Link", "email": shared_email}
     )
     time.sleep(1.1)  # past the edit's second (UPMT)
+    run_dag()
+    linked = hubspot_state(sandboxes)
+    line = max(int(k.split("-")[1]) for k in jde_truth().contacts if k.startswith(f"{an8}-"))
+    key = f"{an8}-{line}"
+    assert key not in linked.contact_by_key(), "linked, not duplicated"
+    assert UNLABELED in linked.associations[(shared_owner, company)]
+
+    # The line gets a mailbox of its own.
+    sandboxes.jde_control("PUT", f"customers/{an8}/contacts/{line}/email", {"email": "ida@own.example"})
+    time.sleep(1.1)
     run_dag()
 
     after = hubspot_state(sandboxes)
     assert_hubspot_matches_jde(after, jde_truth())
     own = after.contact_by_key()[key]
-    assert own != shared_owner and after.contacts[own]["email"] == "own.mailbox@example.com"
-    assert UNLABELED in after.associations[(own, after.company_ids[an8])]
+    assert own != shared_owner and after.contacts[own]["email"] == "ida@own.example"
+    assert UNLABELED in after.associations[(own, company)]
+    assert (shared_owner, company) not in after.associations, "the pair made for the link is removed"
+    owners_company = after.company_ids[owner_key.split("-")[0]]
+    assert UNLABELED in after.associations[(shared_owner, owners_company)], "the owner keeps their own"

@@ -277,6 +277,11 @@ def test_associations_default_and_primary_are_written_and_read_back(
             "contacts", "companies", [AssociationLink(from_id="1", to_id="2", types=(INVOICE_TO_LINE_ITEM,))]
         )
 
+    hook.dissociate("contacts", "companies", [(ids[0], company.record_id or ""), (ids[2], "999999999")])
+    after = hook.read_associations("contacts", "companies", ids)
+    assert after[ids[0]] == [], "every association of the pair is gone, primary included"
+    assert after[ids[1]][0].type_ids == (279,), "other pairs keep theirs"
+
 
 def test_seeded_invoices_are_read_with_their_line_items_and_payments(
     hubspot_sandbox: Sandbox, hubspot_hook: Hook

@@ -59,6 +59,7 @@ class ToyWorld:
     mapping_version: int = 1
     target: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    received: list[LoadRecord] = field(default_factory=list)
     posts: list[tuple[str, str]] = field(default_factory=list)
     attempts: dict[tuple[str, str], int] = field(default_factory=dict)
     remote_ids: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -127,6 +128,7 @@ def toy_dependencies(record: MappedRecord) -> list[Prerequisite]:
 def toy_load(world: ToyWorld) -> Any:
     def load(entity: str, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:
         world.calls.append((entity, [record.key for record in records]))
+        world.received.extend(records)
         if world.watch_variable:
             from airflow.sdk import Variable
 

@@ -268,6 +268,24 @@ def test_an_unchanged_record_loads_again_when_its_prerequisite_moved_to_another_
     assert [event.error for event in relink] == ["company C1 is now co-C1-merged in the target (was co-C1)"]
 
 
+def test_a_load_is_told_which_other_keys_share_its_records_target_id(sqlite_store, world):
+    world.remote_ids[("contact", "P1")] = world.remote_ids[("contact", "P2")] = "co-shared"
+    flow = make_toy_flow("shared_ids", world)
+    variables = DictVariables()
+    Run.completed(flow, sqlite_store, variables, "run1")
+    assert all(record.remote_id_shared_by == () for record in world.received)
+
+    world.contact("P1", "C1", "person1.new@example.com", T0 + timedelta(minutes=40))
+    world.contact("P3", "C3", "person3.new@example.com", T0 + timedelta(minutes=40))
+    world.received.clear()
+    second = Run(flow, sqlite_store, variables, "run2")
+    second.prepare()
+    second.load("contact")
+    received = {record.key: record for record in world.received}
+    assert received["P1"].remote_id == "co-shared" and received["P1"].remote_id_shared_by == ("P2",)
+    assert received["P3"].remote_id == "co-P3" and received["P3"].remote_id_shared_by == ()
+
+
 def test_a_rejected_record_does_not_stop_the_run_and_keeps_an_actionable_reason(sqlite_store, world):
     world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))
     flow = make_toy_flow("rejects", world)
