@@ -572,9 +572,8 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
     """Contact -> company, unlabeled plus primary for the main contact; a labelled create replaces the
     pair's labels, so a contact that stops being the main one loses its primary label. A line whose
     pair changed (it was linked to another person's contact, F4) has its old pair removed once the
-    new one exists, unless another line's association is that same pair."""
+    new one exists, unless another line's association is, or is now being written as, that pair."""
     links: dict[str, AssociationLink] = {}
-    record_ids = {record.key: record.remote_id for record in records}
     for record in records:
         contact_id = record.prerequisite_id("contact", str(record.payload["contact"]))
         company_id = record.prerequisite_id("company", str(record.payload["company"]))
@@ -589,32 +588,29 @@ def load_associations(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[
         for o in hook.associate(ObjectType.CONTACTS, ObjectType.COMPANIES, links.values())
     }
     results: dict[str, LoadOutcome] = {}
-    replaced: dict[str, tuple[str, str]] = {}
+    replaced: list[tuple[str, str]] = []
     for record in records:
         link = links[record.key]
         outcome = outcomes.get((link.from_id, link.to_id))
-        old = _association_pair(record.remote_id)
-        if (
-            outcome
-            and outcome.ok
-            and old
-            and old != (link.from_id, link.to_id)
-            and not record.remote_id_shared_by
-        ):
-            replaced[record.key] = old
-    if replaced:
-        hook.dissociate(ObjectType.CONTACTS, ObjectType.COMPANIES, replaced.values())
-    for key, link in links.items():
-        outcome = outcomes.get((link.from_id, link.to_id))
         if outcome is not None and outcome.ok:
-            note = f"replaced association {'->'.join(replaced[key])}" if key in replaced else None
-            results[key] = Loaded(f"{link.from_id}->{link.to_id}", created=record_ids[key] is None, note=note)
+            old = _association_pair(record.remote_id)
+            note = None
+            if old and old not in outcomes and not record.remote_id_shared_by:
+                replaced.append(old)
+                note = f"replaced association {'->'.join(old)}"
+            results[record.key] = Loaded(
+                f"{link.from_id}->{link.to_id}", created=record.remote_id is None, note=note
+            )
         elif outcome is not None and outcome.error is not None and not outcome.error.retriable:
-            results[key] = Rejection(f"HubSpot {outcome.error.category or ''}: {outcome.error.message}")
+            results[record.key] = Rejection(
+                f"HubSpot {outcome.error.category or ''}: {outcome.error.message}"
+            )
         else:
-            results[key] = Failed(
+            results[record.key] = Failed(
                 outcome.error.message if outcome and outcome.error else "no association result"
             )
+    if replaced:
+        hook.dissociate(ObjectType.CONTACTS, ObjectType.COMPANIES, replaced)
     return results
 
 

@@ -102,9 +102,9 @@ def test_a_known_contact_moving_to_anothers_email_keeps_its_record_without_that_
     assert by_email["me@acme.test"][0]["properties"]["lastname"] == "Neu"
 
 
-@pytest.mark.parametrize("shared_by", [(), ("500-3",)])
+@pytest.mark.parametrize("other_line", ["none", "in the id map", "written in the same call"])
 def test_an_association_moved_to_another_contact_removes_the_old_pair_unless_another_line_has_it(
-    portal, shared_by
+    portal, other_line
 ):
     _, hook = portal
     hook.ensure_properties(COMPANY_PROPERTIES)
@@ -119,27 +119,41 @@ def test_an_association_moved_to_another_contact_removes_the_old_pair_unless_ano
         ObjectType.COMPANIES,
         [AssociationLink(from_id=shared.remote_id, to_id=company, types=(CONTACT_TO_COMPANY,))],
     )
-    record = LoadRecord(
-        "association",
-        "500-2",
-        {"contact": "500-2", "company": "500", "primary": False},
-        {},
-        f"{shared.remote_id}->{company}",
-        {Prerequisite("contact", "500-2"): own.remote_id, Prerequisite("company", "500"): company},
-        1,
-        remote_id_shared_by=shared_by,
-    )
 
-    outcome = load_associations(hook, [record])["500-2"]
+    def association(
+        key: str, contact_id: str, remote_id: str | None, shared_by: tuple[str, ...]
+    ) -> LoadRecord:
+        return LoadRecord(
+            "association",
+            key,
+            {"contact": key, "company": "500", "primary": False},
+            {},
+            remote_id,
+            {Prerequisite("contact", key): contact_id, Prerequisite("company", "500"): company},
+            1,
+            remote_id_shared_by=shared_by,
+        )
+
+    moved = association(
+        "500-2",
+        own.remote_id,
+        f"{shared.remote_id}->{company}",
+        ("500-3",) if other_line == "in the id map" else (),
+    )
+    records = [moved]
+    if other_line == "written in the same call":  # a new line of 500 linked to the shared contact
+        records.append(association("500-3", shared.remote_id, None, ()))
+
+    outcome = load_associations(hook, records)["500-2"]
 
     assert isinstance(outcome, Loaded) and outcome.remote_id == f"{own.remote_id}->{company}"
     pairs = hook.read_associations(
         ObjectType.CONTACTS, ObjectType.COMPANIES, [shared.remote_id, own.remote_id]
     )
     assert [a.to_id for a in pairs[own.remote_id]] == [company]
-    if shared_by:
-        assert [a.to_id for a in pairs[shared.remote_id]] == [company], "another line still links there"
-        assert outcome.note is None
-    else:
+    if other_line == "none":
         assert pairs[shared.remote_id] == []
         assert outcome.note == f"replaced association {shared.remote_id}->{company}"
+    else:
+        assert [a.to_id for a in pairs[shared.remote_id]] == [company], "another line still links there"
+        assert outcome.note is None
