@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from airflow_provider_mlconn.sandbox.connections import sandbox_connections
@@ -77,7 +78,10 @@ def main() -> int:
             flush=True,
         )
         standalone = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True)
-        standalone.wait()
+        # Wait in short steps: Ctrl-C may be delivered to a sandbox's output-reader thread, and a
+        # main thread blocked in waitpid() would then never see it.
+        while standalone.poll() is None:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,12 +61,13 @@ def test_make_airflow_serves_the_dags_and_connections_and_stops_everything_on_ct
         text=True,
         start_new_session=True,
     )
-    started: list[psutil.Process] = []
     deadline = time.monotonic() + DEADLINE_S
     try:
         assert process.stdout is not None
         banner = [process.stdout.readline() for _ in range(3)]
         assert banner[2].startswith("Airflow UI: "), banner
+        # airflow standalone writes its components' logs to the same pipe: keep it drained.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
         url = f"http://127.0.0.1:{port}"
 
         def scheduler_healthy() -> dict[str, Any] | None:
@@ -90,15 +92,17 @@ def test_make_airflow_serves_the_dags_and_connections_and_stops_everything_on_ct
         for conn_id, conn_type in (("jde_ais_default", "jde_ais"), ("hubspot_default", "hubspot")):
             connection = requests.get(f"{url}/api/v2/connections/{conn_id}", headers=headers, timeout=10)
             assert connection.ok and connection.json()["conn_type"] == conn_type
-        started = psutil.Process(process.pid).children(recursive=True)
-        assert len(started) >= 3, "the two sandboxes and airflow standalone"
+        assert len(psutil.Process(process.pid).children(recursive=True)) >= 3, "sandboxes and standalone"
     finally:
+        started = psutil.Process(process.pid).children(recursive=True)
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal reaches the whole group
         try:
-            process.wait(90)
+            process.wait(120)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        _, alive = psutil.wait_procs(started, timeout=30)
+        for leftover in alive:  # never leave a server behind, even when the test fails
+            leftover.kill()
     assert process.returncode == 0
-    _, alive = psutil.wait_procs(started, timeout=30)
     assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
