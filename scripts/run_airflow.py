@@ -50,15 +50,11 @@ def put_connection(env: dict[str, str], conn_id: str, definition: dict[str, obje
     )
 
 
-def _stop_like_ctrl_c(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     # Ctrl-C stops everything even when this was started with SIGINT ignored (a background job of a
     # non-interactive shell inherits that), and `kill` (SIGTERM) does the same as Ctrl-C.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--airflow-home", type=Path, default=REPO_ROOT / ".airflow")
     parser.add_argument("--port", type=int, default=8080, help="api-server port on 127.0.0.1 (default 8080)")
