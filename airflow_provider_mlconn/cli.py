@@ -1,7 +1,7 @@
 """``mlconn``: read the sync store's audit trail, and create the pools.
 
     mlconn audit runs [--flow F] [--limit N] [--json]
-    mlconn audit failures --run RUN_KEY [--status failed|rejected ...] [--json]
+    mlconn audit failures --run RUN_KEY [--status failed|rejected|waiting ...] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
     mlconn pools ensure
 
@@ -29,7 +29,8 @@ from airflow_provider_mlconn.sync.store import (
     store_settings,
 )
 
-_STATUS_COLUMNS = ("loaded", "unchanged", "rejected", "failed", "mapped", "staged")
+_STATUS_COLUMNS = ("loaded", "unchanged", "rejected", "waiting", "failed", "mapped", "staged")
+_NOT_LOADED = ("failed", "rejected", "waiting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true", help="JSON instead of a table")
 
-    failures = audit.add_parser("failures", help="a run's failed and rejected records, with the reasons")
+    failures = audit.add_parser(
+        "failures", help="a run's failed, rejected and waiting records, with the reasons"
+    )
     failures.add_argument("--run", required=True, dest="run_key", help="run key (see `mlconn audit runs`)")
     failures.add_argument(
         "--status",
         action="append",
-        choices=["failed", "rejected"],
-        help="only these statuses (repeatable; default both)",
+        choices=list(_NOT_LOADED),
+        help="only these statuses (repeatable; default all three)",
     )
     failures.add_argument("--json", action="store_true")
 
@@ -137,7 +140,7 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
 
 
 def _failures(store: Store, args: argparse.Namespace) -> int:
-    statuses = [RecordStatus(s) for s in (args.status or ["failed", "rejected"])]
+    statuses = [RecordStatus(s) for s in (args.status or _NOT_LOADED)]
     found = store.records_of_run(args.run_key, statuses=statuses)
     if args.json:
         _print_json([_record_json(record) for record in found])

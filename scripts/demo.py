@@ -118,7 +118,7 @@ def run_once(label: str, jde: Sandbox, hubspot: Sandbox) -> dict[str, Any]:
 def print_report(result: dict[str, Any]) -> None:
     outcome = result["outcome"]
     print(f"\n== {result['label']}: run {result['state']} in {result['seconds']:.1f} s")
-    columns = ("read", "created", "updated", "unchanged", "rejected", "failed")
+    columns = ("read", "created", "updated", "unchanged", "rejected", "waiting", "failed")
     print("   " + "entity".ljust(12) + "".join(name.rjust(10) for name in columns))
     for entity in ("company", "contact", "association"):
         read = sum(n for (e, _), n in outcome.items() if e == entity)
@@ -129,7 +129,9 @@ def print_report(result: dict[str, Any]) -> None:
         f"({result['hubspot_429s']} answered 429)"
     )
     shown = 0
-    for record in sorted(result["records"], key=lambda r: (r.status.value != "rejected", r.entity, r.key)):
+    for record in sorted(
+        result["records"], key=lambda r: (r.status.value not in ("rejected", "waiting"), r.entity, r.key)
+    ):
         if record.status.value == "unchanged":
             continue
         for line in [record.error] if record.error else list((record.payload or {}).get("notes", [])):

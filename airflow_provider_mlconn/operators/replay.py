@@ -31,7 +31,7 @@ def replay_request(params: Any) -> engine.ReplayRequest:
     return engine.ReplayRequest(
         flow=str(params.get("flow") or ""),
         entity=optional_text(params.get("entity")),
-        statuses=list(params.get("statuses") or ["failed", "rejected"]),
+        statuses=list(params.get("statuses") or engine.REPLAYABLE),
         run_id=optional_text(params.get("run_id")),
         since=optional_instant(params.get("since"), "since"),
         until=optional_instant(params.get("until"), "until"),
@@ -100,10 +100,25 @@ class ReplayRecordsOperator(BaseOperator):
             flow.name,
             manifest.mapped,
             [
-                load.model_dump(include={"entity", "loaded", "rejected", "failed", "held_back"})
+                load.model_dump(include={"entity", "loaded", "rejected", "waiting", "failed", "held_back"})
                 for load in manifest.loads
             ],
         )
+        if manifest.still_not_loaded_count:
+            # Keys, statuses and reasons: the reasons name fields and values a person must fix.
+            lines = [
+                f"  {row['entity']:<14} {row['key']:<20} {row['status']:<9} {row['reason']}"
+                for row in manifest.still_not_loaded
+            ]
+            more = manifest.still_not_loaded_count - len(manifest.still_not_loaded)
+            if more:
+                lines.append(f"  ... and {more} more: mlconn audit record --flow {flow.name} ...")
+            self.log.warning(
+                "%d records are still not loaded (rejected or waiting); fix the cause, then replay "
+                "them again:\n%s",
+                manifest.still_not_loaded_count,
+                "\n".join(lines),
+            )
         return manifest.model_dump(mode="json")
 
 
@@ -124,9 +139,9 @@ def replay_params(flows: list[str]) -> dict[str, Param]:
             description="Only this entity (e.g. contact). Empty: every entity of the flow.",
         ),
         "statuses": Param(
-            ["failed", "rejected"],
+            list(engine.REPLAYABLE),
             type="array",
-            items={"type": "string", "enum": ["failed", "rejected"]},
+            items={"type": "string", "enum": list(engine.REPLAYABLE)},
             uniqueItems=True,
             minItems=1,
             title="Statuses to replay",

@@ -227,14 +227,24 @@ class LoadOperator(_FlowOperator):
             actor=actor(context),
         )
         self.log.info(
-            "%s batch %s: %d loaded (%d created, %d updated), %d rejected",
+            "%s batch %s: %d loaded (%d created, %d updated), %d rejected by the target, %d waiting "
+            "for a prerequisite",
             self.entity,
             self.batch,
             manifest.loaded,
             manifest.created,
             manifest.updated,
             manifest.rejected,
+            manifest.waiting,
         )
+        if manifest.waiting:
+            self.log.warning(
+                "%d %s records wait for a prerequisite that is not in the target (rejected or never "
+                "loaded); they load by themselves once it is: mlconn audit failures --run %s",
+                manifest.waiting,
+                self.entity,
+                manifest.run_key,
+            )
         return manifest.model_dump(mode="json")
 
 

@@ -35,7 +35,7 @@ from airflow_provider_mlconn.sync.flow import (
     RecordStatus,
     Rejection,
 )
-from airflow_provider_mlconn.sync.ordering import PrerequisiteState, readiness
+from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Verdict, readiness
 from airflow_provider_mlconn.sync.store import (
     Actor,
     MappingResult,
@@ -117,6 +117,7 @@ class LoadManifest(BaseModel):
     rejected: int = 0
     failed: int = 0
     held_back: int = 0
+    waiting: int = 0
     not_attempted: int = 0
     retriable_failures: int = 0
 
@@ -248,7 +249,13 @@ def extract(flow: Flow, store: Store, run: RunInfo, actor: Actor, plan: PlanMani
 
 #: Statuses the map step (re)maps: all but ``loaded``/``unchanged`` (a rejected record is mapped
 #: again when the step runs again: the mapping may have been fixed).
-TO_MAP = (RecordStatus.STAGED, RecordStatus.MAPPED, RecordStatus.REJECTED, RecordStatus.FAILED)
+TO_MAP = (
+    RecordStatus.STAGED,
+    RecordStatus.MAPPED,
+    RecordStatus.REJECTED,
+    RecordStatus.WAITING,
+    RecordStatus.FAILED,
+)
 
 
 def map_records(
@@ -472,8 +479,9 @@ def load_claimed(
 ) -> None:
     """Load the claimed records of one entity, ``call_batch_size`` per ``flow.load`` call.
 
-    Every outcome is saved before the next call. A record whose prerequisite is not in the target
-    is held back (``failed``, no call). After ``MAX_CONSECUTIVE_CALL_ERRORS`` raising calls in a
+    Every outcome is saved before the next call. A record whose prerequisite failed is held back
+    (``failed``, no call); one whose prerequisite is rejected or not in the target waits
+    (``waiting``, no call, with the reason). After ``MAX_CONSECUTIVE_CALL_ERRORS`` raising calls in a
     row the rest is left as it is (still pending) for a retry.
 
     While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
@@ -486,7 +494,7 @@ def load_claimed(
 
     def prepare() -> _PreparedChunk | None:
         chunk = next(chunks, None)
-        return None if chunk is None else _PreparedChunk(chunk, *_hold_back(flow, store, chunk))
+        return None if chunk is None else _prepare_chunk(flow, store, chunk)
 
     consecutive_errors = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
@@ -497,8 +505,9 @@ def load_claimed(
                 manifest.not_attempted += len(prepared.chunk)
                 manifest.retriable_failures += len(prepared.chunk)
                 continue
-            outcomes = prepared.held_back
-            manifest.held_back += len(outcomes)
+            outcomes = [*prepared.held_back, *prepared.waiting]
+            manifest.held_back += len(prepared.held_back)
+            manifest.waiting += len(prepared.waiting)
             if prepared.ready:
                 results, raised = _call_load(flow, entity, [item for _, item in prepared.ready])
                 consecutive_errors = consecutive_errors + 1 if raised else 0
@@ -508,17 +517,17 @@ def load_claimed(
 
 @dataclass(frozen=True)
 class _PreparedChunk:
-    """One chunk of claimed records: those held back for a prerequisite (their outcome rows) and
-    those ready to load."""
+    """One chunk of claimed records, split by what happens to them now."""
 
     chunk: list[StoredRecord]
+    #: Held back for a prerequisite that failed in this run (outcome ``failed``, no call).
     held_back: list[OutcomeRow]
+    #: Waiting for a prerequisite that is rejected or not in the target (outcome ``waiting``).
+    waiting: list[OutcomeRow]
     ready: list[tuple[StoredRecord, LoadRecord]]
 
 
-def _hold_back(
-    flow: Flow, store: Store, chunk: Sequence[StoredRecord]
-) -> tuple[list[OutcomeRow], list[tuple[StoredRecord, LoadRecord]]]:
+def _prepare_chunk(flow: Flow, store: Store, chunk: list[StoredRecord]) -> _PreparedChunk:
     states: dict[tuple[str, Prerequisite], PrerequisiteState] = {}
     for run_key in {record.run_key for record in chunk}:
         wanted = {p for record in chunk if record.run_key == run_key for p in record.prerequisites}
@@ -534,13 +543,19 @@ def _hold_back(
             flow.name, entity, {entry.remote_id for entry in entries.values()}
         ).items():
             sharing[(entity, target_id)] = keys
-    outcomes: list[OutcomeRow] = []
+    held_back: list[OutcomeRow] = []
+    waiting: list[OutcomeRow] = []
     ready: list[tuple[StoredRecord, LoadRecord]] = []
     for record in chunk:
         described = {p.describe(flow.name): p for p in record.prerequisites}
         verdict = readiness({text: states[(record.run_key, p)] for text, p in described.items()})
-        if not verdict.ready:
-            outcomes.append(OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason))
+        if verdict.verdict is Verdict.HOLD:
+            held_back.append(
+                OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason)
+            )
+            continue
+        if verdict.verdict is Verdict.WAIT:
+            waiting.append(OutcomeRow(record.id, RecordStatus.WAITING, attempted=False, error=verdict.reason))
             continue
         remote_id = known_ids.get((record.entity, record.key))
         shared_by = sharing.get((record.entity, remote_id), set()) if remote_id else set()
@@ -559,7 +574,7 @@ def _hold_back(
                 ),
             )
         )
-    return outcomes, ready
+    return _PreparedChunk(chunk, held_back, waiting, ready)
 
 
 def _call_load(flow: Flow, entity: Entity, items: list[LoadRecord]) -> tuple[Mapping[str, Any], bool]:
@@ -624,7 +639,8 @@ def raise_if_incomplete(manifest: LoadManifest, *, what: str) -> None:
         return
     message = (
         f"{what}: {manifest.loaded} loaded, {manifest.rejected} rejected, {manifest.failed} failed, "
-        f"{manifest.held_back} held back for a prerequisite, {manifest.not_attempted} not attempted. "
+        f"{manifest.held_back} held back for a prerequisite that failed, {manifest.not_attempted} not "
+        f"attempted, {manifest.waiting} waiting for a prerequisite not in the target. "
         f"Outcomes are saved (`mlconn audit failures --run {manifest.run_key}`); "
         "a retry loads only what is not loaded."
     )
@@ -702,8 +718,8 @@ def _why_kept(current: datetime | None, window: Window, high: datetime | None) -
 # -- replay -----------------------------------------------------------------------------------
 
 
-ReplayStatus = Literal["failed", "rejected"]
-REPLAYABLE: tuple[ReplayStatus, ...] = ("failed", "rejected")
+ReplayStatus = Literal["failed", "rejected", "waiting"]
+REPLAYABLE: tuple[ReplayStatus, ...] = ("failed", "rejected", "waiting")
 
 
 class ReplayRequest(BaseModel):
@@ -725,6 +741,17 @@ class ReplayManifest(BaseModel):
     mapped: dict[str, int] = Field(default_factory=dict)
     loads: list[LoadManifest] = Field(default_factory=list)
     dry_run: bool = False
+    #: Records that ended rejected or waiting again, with their reasons (capped): a person acts.
+    still_not_loaded: list[dict[str, str]] = Field(default_factory=list)
+    still_not_loaded_count: int = 0
+
+    @property
+    def loaded(self) -> int:
+        return sum(load.loaded for load in self.loads)
+
+
+#: How many still rejected or waiting records a replay names in its manifest and log.
+REPLAY_REPORT_ROWS = 50
 
 
 def select_replay(flow: Flow, store: Store, request: ReplayRequest) -> list[int]:
@@ -749,11 +776,14 @@ def replay(flow: Flow, store: Store, record_ids: Sequence[int], actor: Actor) ->
     """Re-map from the stored source (so a mapping fix applies) and load, entity stage by stage.
 
     Every step is appended to each record's history (actions ``replay-map``, ``replay-load``).
-    Raises LoadIncomplete when a record did not end loaded or unchanged.
+    Records that end rejected or waiting again are named in the manifest (a person has more to
+    fix); LoadIncomplete is raised only when a record failed, which a retry may fix.
     """
     manifest = ReplayManifest(flow=flow.name, selected=len(record_ids))
     token = store.claim(
-        owner=actor.owner, ids=list(record_ids), statuses=(RecordStatus.FAILED, RecordStatus.REJECTED)
+        owner=actor.owner,
+        ids=list(record_ids),
+        statuses=tuple(RecordStatus(status) for status in REPLAYABLE),
     )
     try:
         mapped = map_records(
@@ -775,14 +805,21 @@ def replay(flow: Flow, store: Store, record_ids: Sequence[int], actor: Actor) ->
             manifest.loads.append(load)
     finally:
         store.release(token)
-    still_rejected = manifest.mapped.get(RecordStatus.REJECTED.value, 0) + sum(
-        load.rejected for load in manifest.loads
-    )
+    for chunk in store.iter_records(
+        ids=list(record_ids), statuses=(RecordStatus.REJECTED, RecordStatus.WAITING)
+    ):
+        manifest.still_not_loaded_count += len(chunk)
+        room = REPLAY_REPORT_ROWS - len(manifest.still_not_loaded)
+        manifest.still_not_loaded.extend(
+            {"entity": r.entity, "key": r.key, "status": r.status.value, "reason": r.error or ""}
+            for r in chunk[: max(room, 0)]
+        )
     not_loaded = sum(load.failed + load.held_back + load.not_attempted for load in manifest.loads)
-    if not_loaded or still_rejected:
+    if not_loaded:
         raise LoadIncomplete(
-            f"replay of {flow.name}: {not_loaded} records failed or were held back, "
-            f"{still_rejected} are still rejected; see `mlconn audit record` for each",
+            f"replay of {flow.name}: {not_loaded} records failed or were held back for a failed "
+            f"prerequisite ({manifest.still_not_loaded_count} more are still rejected or waiting); "
+            "their outcomes are saved, see `mlconn audit record` for each",
             failed=not_loaded,
             held_back=0,
         )

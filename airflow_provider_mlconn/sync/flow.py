@@ -35,12 +35,18 @@ _STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,62}$")
 
 
 class RecordStatus(str, Enum):
-    """Where a record of a run stands. ``loaded``, ``unchanged`` and ``rejected`` are final for a run."""
+    """Where a record of a run stands.
+
+    ``loaded``, ``unchanged``, ``rejected`` and ``waiting`` are final for a run: the watermark
+    moves past them. ``waiting`` records need a prerequisite that is not in the target (rejected,
+    or never loaded); a later run loads them once it is.
+    """
 
     STAGED = "staged"
     MAPPED = "mapped"
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
+    WAITING = "waiting"
     LOADED = "loaded"
     FAILED = "failed"
 

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +46,7 @@ T = TypeVar("T")
 UTC = timezone.utc
 STORE_CONN_ID = "mlconn_store"
 _CHUNK = 500
+IN_TARGET_VALUES = frozenset(status.value for status in IN_TARGET)
 _KEY_LENGTH = 200
 
 
@@ -807,40 +808,90 @@ class Store:
     def prerequisite_states(
         self, flow: str, run_key: str, prerequisites: Iterable[Prerequisite]
     ) -> dict[Prerequisite, PrerequisiteState]:
-        """Where each prerequisite stands: its record in ``run_key`` (own flow), else the id map."""
+        """Where each prerequisite stands: its record in ``run_key`` (own flow), else the id map.
+
+        For one that is not in the target, the state also carries its latest record's status and
+        reason (from this run, or from an earlier run of its flow), so a dependent can say why it
+        waits.
+        """
         wanted = set(prerequisites)
         states: dict[Prerequisite, PrerequisiteState] = {}
         own = [p for p in wanted if p.flow in (None, flow)]
-        by_pair: dict[tuple[str, str], list[Prerequisite]] = {}
-        for prerequisite in own:
-            by_pair.setdefault((prerequisite.entity, prerequisite.key), []).append(prerequisite)
-        keys_by_entity: dict[str, list[str]] = {}
-        for entity, key in by_pair:
-            keys_by_entity.setdefault(entity, []).append(key)
         with self.engine.connect() as connection:
             # One entity per query: "entity = ? AND source_key IN (...)" is an index lookup on the
             # (run_key, entity, source_key) key; a row-value IN over both columns scanned the run.
-            for entity, keys in keys_by_entity.items():
-                for chunk in _chunks(keys):
+            for entity, group in _by_entity_key(own).items():
+                for chunk in _chunks(sorted(group)):
                     for row in connection.execute(
-                        sa.select(records.c.source_key, records.c.status, records.c.remote_id).where(
+                        sa.select(
+                            records.c.source_key, records.c.status, records.c.remote_id, records.c.error
+                        ).where(
                             records.c.run_key == run_key,
                             records.c.entity == entity,
                             records.c.source_key.in_(chunk),
                         )
                     ):
-                        for prerequisite in by_pair[(entity, row.source_key)]:
-                            states[prerequisite] = PrerequisiteState(row.status, row.remote_id)
-        outside = [p for p in wanted if p not in states]
-        by_map: dict[tuple[str, str], list[Prerequisite]] = {}
-        for prerequisite in outside:
-            by_map.setdefault((prerequisite.flow or flow, prerequisite.entity), []).append(prerequisite)
-        for (map_flow, entity), group in by_map.items():
-            entries = self.id_map_entries(map_flow, entity, [p.key for p in group])
-            for prerequisite in group:
+                        in_target = row.status in IN_TARGET_VALUES
+                        for prerequisite in group[row.source_key]:
+                            states[prerequisite] = PrerequisiteState(
+                                row.status,
+                                row.remote_id,
+                                latest_status=None if in_target else row.status,
+                                error=None if in_target else self.cipher.decrypt(row.error),
+                            )
+        # Outside the run, or in it but not in the target: the id map knows whether an earlier
+        # (or, for an older record being replayed, a later) run put it there.
+        unresolved = [p for p in wanted if p not in states or states[p].run_status not in IN_TARGET_VALUES]
+        missing: list[Prerequisite] = []
+        for (map_flow, entity), named in _by_flow_entity(unresolved, flow).items():
+            entries = self.id_map_entries(map_flow, entity, [p.key for p in named])
+            for prerequisite in named:
                 entry = entries.get(prerequisite.key)
-                states[prerequisite] = PrerequisiteState(None, entry.remote_id if entry else None)
+                in_run = states.get(prerequisite)
+                if in_run is not None:
+                    if entry is not None:
+                        states[prerequisite] = replace(in_run, remote_id=entry.remote_id)
+                elif entry is None:
+                    missing.append(prerequisite)
+                else:
+                    states[prerequisite] = PrerequisiteState(None, entry.remote_id)
+        latest = self.latest_records(
+            (prerequisite.flow or flow, prerequisite.entity, prerequisite.key) for prerequisite in missing
+        )
+        for prerequisite in missing:
+            found = latest.get((prerequisite.flow or flow, prerequisite.entity, prerequisite.key))
+            states[prerequisite] = PrerequisiteState(
+                None,
+                None,
+                latest_status=None if found is None else found[0],
+                error=None if found is None else found[1],
+            )
         return states
+
+    def latest_records(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+        """The latest record of each (flow, entity, key) in any run: its status and decrypted reason."""
+        by_flow_entity: dict[tuple[str, str], set[str]] = {}
+        for flow, entity, key in keys:
+            by_flow_entity.setdefault((flow, entity), set()).add(key)
+        found: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
+        with self.engine.connect() as connection:
+            for (flow, entity), wanted in by_flow_entity.items():
+                for chunk in _chunks(sorted(wanted)):
+                    for row in connection.execute(
+                        sa.select(
+                            records.c.id, records.c.source_key, records.c.status, records.c.error
+                        ).where(
+                            records.c.flow == flow,
+                            records.c.entity == entity,
+                            records.c.source_key.in_(chunk),
+                        )
+                    ):
+                        pair = (flow, entity, row.source_key)
+                        if pair not in found or found[pair][0] < row.id:
+                            found[pair] = (row.id, row.status, row.error)
+        return {pair: (status, self.cipher.decrypt(error)) for pair, (_, status, error) in found.items()}
 
     def save_outcomes(self, token: str, outcomes: Sequence[OutcomeRow], actor: Actor, *, action: str) -> int:
         """Persist load outcomes of claimed records, release their claims; returns how many were saved.
@@ -1034,6 +1085,23 @@ class Store:
     def _append_events(self, connection: Connection, events: list[dict[str, Any]]) -> None:
         if events:
             connection.execute(record_events.insert(), events)
+
+
+def _by_entity_key(prerequisites: Iterable[Prerequisite]) -> dict[str, dict[str, list[Prerequisite]]]:
+    """Prerequisites grouped by entity, then key (a key may be named by several prerequisites)."""
+    grouped: dict[str, dict[str, list[Prerequisite]]] = {}
+    for prerequisite in prerequisites:
+        grouped.setdefault(prerequisite.entity, {}).setdefault(prerequisite.key, []).append(prerequisite)
+    return grouped
+
+
+def _by_flow_entity(
+    prerequisites: Iterable[Prerequisite], flow: str
+) -> dict[tuple[str, str], list[Prerequisite]]:
+    grouped: dict[tuple[str, str], list[Prerequisite]] = {}
+    for prerequisite in prerequisites:
+        grouped.setdefault((prerequisite.flow or flow, prerequisite.entity), []).append(prerequisite)
+    return grouped
 
 
 def _event(

@@ -94,7 +94,9 @@ def test_a_failing_run_keeps_the_watermark_and_the_next_run_posts_only_what_fail
     }
     assert records[("company", "C2")].status is RecordStatus.FAILED
     assert records[("company", "C2")].error == "toy target: HTTP 503 writing company C2"
-    assert records[("contact", "P2")].error == "prerequisite company C2 failed"
+    assert records[("contact", "P2")].error == (
+        "prerequisite company C2 failed: toy target: HTTP 503 writing company C2"
+    )
 
     toy_world.fail_always.clear()
     toy_world.calls.clear()

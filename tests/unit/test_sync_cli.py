@@ -60,7 +60,8 @@ def test_audit_runs_lists_each_run_with_counts_per_status(audited_run, capsys):
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header.split()[:5] == ["RUN", "KEY", "FLOW", "TYPE", "CREATED"]
     assert row.startswith("mlconn_audited/scheduled__1  audited")
-    assert row.split()[-6:] == ["2", "0", "1", "2", "0", "0"]
+    # loaded, unchanged, rejected, waiting, failed, mapped, staged
+    assert row.split()[-7:] == ["2", "0", "1", "0", "2", "0", "0"]
 
 
 def test_audit_failures_shows_the_reasons_of_failed_and_rejected_records(audited_run, capsys):

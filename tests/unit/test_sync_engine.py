@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -14,10 +15,10 @@ from airflow_provider_mlconn.sync.errors import (
     LoadIncomplete,
     WatermarkNotCommitted,
 )
-from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus
+from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus, Rejection
 from airflow_provider_mlconn.sync.store import RunRef
 from airflow_provider_mlconn.sync.watermarks import watermark_variable
-from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow
+from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow, toy_map
 
 pytestmark = pytest.mark.unit
 
@@ -161,13 +162,13 @@ def test_dependents_of_a_failed_prerequisite_are_held_back_and_load_with_it_late
     run.prepare()
     with pytest.raises(LoadIncomplete):
         run.load("company")
-    with pytest.raises(LoadBlocked, match="1 held back for a prerequisite"):
+    with pytest.raises(LoadBlocked, match="1 held back for a prerequisite that failed"):
         run.load("contact")
     assert ("contact", ["P1", "P3", "P4"]) in world.calls
     assert "P2" not in world.posted("contact")
     held = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "P2")
     assert held.status is RecordStatus.FAILED
-    assert held.error == "prerequisite company C2 failed"
+    assert held.error == "prerequisite company C2 failed: toy target: HTTP 503 writing company C2"
     assert held.attempts == 0
 
     world.fail_always.clear()
@@ -188,16 +189,43 @@ def test_a_prerequisite_outside_the_run_is_taken_from_the_id_map(sqlite_store, w
     assert world.target[("contact", "P9")]["company_id"] == "co-C1"
 
 
-def test_a_prerequisite_never_loaded_holds_the_record_back_with_a_reason(sqlite_store):
+def test_a_prerequisite_never_loaded_makes_the_record_wait_without_failing_the_run(sqlite_store):
     world = ToyWorld()
     world.contact("P1", "C404", "x@example.com", T0)
     flow = make_toy_flow("missing_prereq", world)
+    variables = DictVariables()
+    run = Run(flow, sqlite_store, variables, "run1")
+    run.prepare()
+    manifest = run.load("contact")
+    assert manifest.waiting == 1
+    assert world.calls == []
+    record = sqlite_store.records_of_run(run.ref.run_key)[0]
+    assert record.status is RecordStatus.WAITING
+    assert record.error == "waits for company C404, which is not in the target: never read or loaded"
+    assert record.attempts == 0
+    assert run.commit().moved, "a waiting record does not hold the watermark"
+
+
+def test_a_record_waits_for_a_rejected_prerequisite_and_names_its_reason(sqlite_store):
+    world = ToyWorld()
+    world.company("C1", "   ", T0)
+    world.contact("P1", "C1", "x@example.com", T0)
+    flow = make_toy_flow("rejected_prereq", world)
+
+    def blank_names_rejected(entity, source):
+        if entity == "company" and not source["name"].strip():
+            return Rejection(f"company {source['key']}: the name is blank")
+        return toy_map(world)(entity, source)
+
+    flow = dataclasses.replace(flow, map=blank_names_rejected)
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.prepare()
-    with pytest.raises(LoadBlocked):
-        run.load("contact")
-    record = sqlite_store.records_of_run(run.ref.run_key)[0]
-    assert record.error == "prerequisite company C404 not found: not in this run and never loaded"
+    run.load("company")
+    run.load("contact")
+    contact = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.entity == "contact")
+    assert contact.status is RecordStatus.WAITING
+    assert contact.error == "waits for company C1, which is rejected: company C1: the name is blank"
+    assert run.commit().moved
 
 
 def test_records_equal_to_the_last_load_are_unchanged_and_cost_no_call(sqlite_store, world):
@@ -323,7 +351,9 @@ def test_a_load_call_that_raises_fails_its_records_and_three_in_a_row_stop_the_t
     object.__setattr__(flow, "load", broken_load)
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.prepare()
-    with pytest.raises(LoadIncomplete, match="3 failed, 0 held back for a prerequisite, 1 not attempted"):
+    with pytest.raises(
+        LoadIncomplete, match="3 failed, 0 held back for a prerequisite that failed, 1 not attempted"
+    ):
         run.load("company")
     assert len(world.calls) == 3
     errors = {r.key: r.error for r in sqlite_store.records_of_run(run.ref.run_key) if r.entity == "company"}
@@ -411,8 +441,12 @@ def test_replay_remaps_from_the_stored_source_loads_and_appends_to_the_history(s
     assert len(ids) == 1
 
     replay_run = RunRef("replayed", "mlconn_replay", "manual__1")
-    with pytest.raises(LoadIncomplete, match="1 are still rejected"):
-        engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records"))
+    still = engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records"))
+    assert still.loaded == 0
+    assert still.still_not_loaded_count == 1
+    assert still.still_not_loaded[0]["reason"].startswith(
+        "contact P5: e-mail 'eve at example.com' has no '@'"
+    )
     world.mapping_version = 2
     manifest = engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records", try_number=2))
     assert manifest.loads[0].loaded == 1

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_mlconn.sync.errors import FlowDefinitionError
 from airflow_provider_mlconn.sync.flow import Entity, Flow, Stream
-from airflow_provider_mlconn.sync.ordering import PrerequisiteState, load_stages, readiness
+from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Verdict, load_stages, readiness
 from airflow_provider_mlconn.sync.registry import get_flow
 from tests.support.sync import make_toy_flow
 
@@ -52,21 +52,41 @@ def test_a_record_is_ready_when_each_prerequisite_is_in_the_target():
     assert verdict.remote_ids == {"company 1": "co-1", "company 2": "co-2", "customers/company 3": "co-3"}
 
 
-def test_a_record_waits_for_a_failed_rejected_pending_or_unknown_prerequisite_and_says_why():
+def test_a_record_is_held_back_for_a_failed_or_pending_prerequisite_and_says_why():
     verdict = readiness(
         {
-            "company 1": PrerequisiteState("failed", None),
-            "company 2": PrerequisiteState("rejected", None),
+            "company 1": PrerequisiteState("failed", None, latest_status="failed", error="HTTP 503"),
             "company 3": PrerequisiteState("mapped", None),
             "company 4": PrerequisiteState(None, None),
         }
     )
-    assert not verdict.ready
+    assert verdict.verdict is Verdict.HOLD
     assert verdict.reason == (
-        "prerequisite company 1 failed; prerequisite company 2 rejected; "
-        "prerequisite company 3 not loaded (status mapped); "
-        "prerequisite company 4 not found: not in this run and never loaded"
+        "prerequisite company 1 failed: HTTP 503; prerequisite company 3 not loaded (status mapped); "
+        "waits for company 4, which is not in the target: never read or loaded"
     )
+
+
+def test_a_record_waits_for_a_rejected_or_never_loaded_prerequisite_and_says_why():
+    verdict = readiness(
+        {
+            "company 2": PrerequisiteState("rejected", None, latest_status="rejected", error="name is blank"),
+            "company 4": PrerequisiteState(None, None),
+            "company 5": PrerequisiteState(None, None, latest_status="waiting", error="waits for x"),
+        }
+    )
+    assert verdict.verdict is Verdict.WAIT
+    assert verdict.reason == (
+        "waits for company 2, which is rejected: name is blank; "
+        "waits for company 4, which is not in the target: never read or loaded; "
+        "waits for company 5, which is waiting: waits for x"
+    )
+
+
+def test_a_rejected_prerequisite_that_an_earlier_run_loaded_is_taken_from_the_id_map():
+    verdict = readiness({"company 2": PrerequisiteState("rejected", "co-2", latest_status="rejected")})
+    assert verdict.ready
+    assert verdict.remote_ids == {"company 2": "co-2"}
 
 
 def test_a_prerequisite_whose_run_failed_wins_over_an_older_id_map_entry():
