@@ -3,6 +3,7 @@
     mlconn audit runs [--flow F] [--limit N] [--json]
     mlconn audit failures --run RUN_KEY [--status failed|rejected|waiting ...] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
+    mlconn store prune [--older-than-days N] [--dry-run]
     mlconn pools ensure
 
 The store is the one the DAGs use (the ``mlconn_store`` connection, else SQLite under
@@ -19,18 +20,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from airflow_provider_mlconn.sync.flow import RecordStatus
-from airflow_provider_mlconn.sync.store import (
-    STORE_CONN_ID,
-    RecordEvent,
-    Store,
-    StoredRecord,
-    open_store,
-    store_settings,
-)
+from airflow_provider_mlconn.sync.records import NOT_LOADED, RecordStatus
+from airflow_provider_mlconn.sync.retention import DEFAULT_RETENTION_DAYS, prune_store
+from airflow_provider_mlconn.sync.store import STORE_CONN_ID, RecordEvent, Store, StoredRecord, open_store
 
-_STATUS_COLUMNS = ("loaded", "unchanged", "rejected", "waiting", "failed", "mapped", "staged")
-_NOT_LOADED = ("failed", "rejected", "waiting")
+_STATUS_COLUMNS = ("loaded", "unchanged", "rejected", "waiting", "failed", "uncertain", "mapped", "staged")
+_NOT_LOADED = tuple(status.value for status in NOT_LOADED)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="append",
         choices=list(_NOT_LOADED),
-        help="only these statuses (repeatable; default all three)",
+        help="only these statuses (repeatable; default all of them)",
     )
     failures.add_argument("--json", action="store_true")
 
@@ -66,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--entity", required=True)
     record.add_argument("--key", required=True, help="the source key (e.g. a JDE address number)")
     record.add_argument("--json", action="store_true")
+
+    store_commands = commands.add_parser("store", help="maintain the store").add_subparsers(
+        dest="store_command", required=True
+    )
+    prune = store_commands.add_parser(
+        "prune", help="delete old runs' record rows and events (the id map and each record's latest row stay)"
+    )
+    prune.add_argument(
+        "--older-than-days",
+        type=float,
+        default=None,
+        help=f"records last touched before this many days ago (default: [mlconn] retention_days, "
+        f"else {DEFAULT_RETENTION_DAYS})",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
 
     pools = commands.add_parser("pools", help="Airflow pools of the load tasks").add_subparsers(
         dest="pools_command", required=True
@@ -85,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {state} ({pool_slots(name)} slots when created)")
         return 0
     store = _open(args)
+    if args.command == "store":
+        result = prune_store(store, older_than_days=args.older_than_days, dry_run=args.dry_run)
+        verb = "would delete" if result.dry_run else "deleted"
+        print(
+            f"{verb} {result.records} record rows and {result.events} events last touched before "
+            f"{result.cutoff:%Y-%m-%d %H:%M} UTC, and {result.runs} runs left without records"
+        )
+        return 0
     if args.audit_command == "runs":
         return _runs(store, args)
     if args.audit_command == "failures":
@@ -93,19 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open(args: argparse.Namespace) -> Store:
-    from airflow.sdk.configuration import conf
-
+    from airflow_provider_mlconn.hooks.mlconn_store import MlconnStoreHook
     from airflow_provider_mlconn.operators.common import connection_from_metadata_db
 
-    connection = connection_from_metadata_db(args.conn_id)
-    settings = store_settings(connection, airflow_fernet_key=conf.get("core", "fernet_key", fallback=""))
+    hook = MlconnStoreHook(args.conn_id, connection=connection_from_metadata_db(args.conn_id))
+    settings = hook.settings()
     if args.store_url:
         settings = replace(settings, url=args.store_url)
     return open_store(settings)
 
 
 def _runs(store: Store, args: argparse.Namespace) -> int:
-    summaries = store.list_runs(flow=args.flow, limit=args.limit)
+    summaries = store.runs.recent(flow=args.flow, limit=args.limit)
     if args.json:
         _print_json(
             [
@@ -141,11 +158,11 @@ def _runs(store: Store, args: argparse.Namespace) -> int:
 
 def _failures(store: Store, args: argparse.Namespace) -> int:
     statuses = [RecordStatus(s) for s in (args.status or _NOT_LOADED)]
-    found = store.records_of_run(args.run_key, statuses=statuses)
+    found = store.records.of_run(args.run_key, statuses=statuses)
     if args.json:
         _print_json([_record_json(record) for record in found])
         return 0
-    if not found and not store.status_counts(args.run_key):
+    if not found and not store.runs.status_counts(args.run_key):
         print(f"no records for run {args.run_key!r} (see `mlconn audit runs` for run keys)", file=sys.stderr)
         return 1
     _print_table(
@@ -159,7 +176,7 @@ def _failures(store: Store, args: argparse.Namespace) -> int:
 
 
 def _record(store: Store, args: argparse.Namespace) -> int:
-    history = store.record_history(flow=args.flow, entity=args.entity, key=args.key)
+    history = store.audit.history(flow=args.flow, entity=args.entity, key=args.key)
     if args.json:
         _print_json(
             [

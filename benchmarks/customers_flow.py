@@ -96,7 +96,7 @@ def _run_dag(dag: Any) -> dict[str, Any]:
     store = Store(extra["sqlalchemy_url"], PayloadCipher(extra["fernet_key"]))
     run_key = run_key_for(dag_run.dag_id, dag_run.run_id)
     try:
-        records = {entity: store.status_counts(run_key, entity=entity) for entity in ENTITY_PATHS}
+        records = {entity: store.runs.status_counts(run_key, entity=entity) for entity in ENTITY_PATHS}
     finally:
         store.dispose()
     return {

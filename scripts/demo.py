@@ -96,7 +96,7 @@ def run_once(label: str, jde: Sandbox, hubspot: Sandbox) -> dict[str, Any]:
 
     settings = store_settings(None, airflow_fernet_key=conf.get("core", "fernet_key"))
     store = open_store(settings)
-    records = store.records_of_run(run_key_for(DAG_ID, dag_run.run_id))
+    records = store.records.of_run(run_key_for(DAG_ID, dag_run.run_id))
     outcome: Counter[tuple[str, str]] = Counter()
     for record in records:
         state = record.change if record.status.value == "loaded" and record.change else record.status.value

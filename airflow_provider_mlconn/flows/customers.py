@@ -1,15 +1,20 @@
 """Customers and their contacts, JD Edwards -> HubSpot.
 
-- extract: a customer is "changed" when any of its rows in F0101, F03012, F0111, F0116, F0115 or
-  F01151 carries an audit stamp (UPMJ/UPMT) inside the window; changed customers are then read
-  whole, 100 address numbers per LIST query, and staged as one ``company`` record, one ``contact``
-  record per Who's Who line (IDLN > 0) and one ``association`` record per contact.
-- map: ``mapping.customers`` (pure).
-- load: companies upsert on ``jde_address_number``, contacts on ``jde_contact_key``, then
-  contact -> company associations (primary for the customer's main contact).
+One stream (``jde``): a customer is "changed" when any of its rows in F0101, F03012, F0111, F0116,
+F0115 or F01151 carries an audit stamp (UPMJ/UPMT) inside the window; changed customers are read
+whole, 100 address numbers per LIST query. The entities, each declared once at the end:
+
+==============  ===============================================  ==========================
+entity          write                                            when JDE no longer has it
+==============  ===============================================  ==========================
+company         upsert on ``jde_address_number`` (F0101.AN8)      ``jde_status = deleted``
+contact         upsert on ``jde_contact_key`` (F0111 AN8-IDLN)    ``jde_status = deleted``
+association     contact -> company labels, after both             association removed
+==============  ===============================================  ==========================
 
 Settings: Airflow Variable ``mlconn_customers`` (JSON, see ``CustomerSettings``); the JDE server
-time zone comes from the ``jde_ais_default`` connection (extra ``server_timezone``).
+time zone comes from the ``jde_ais_default`` connection (extra ``server_timezone``). Rules:
+docs/BEHAVIOR.md, section F.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +42,7 @@ from airflow_provider_mlconn.hubspot.properties import (
     jde_group,
 )
 from airflow_provider_mlconn.jde import query as q
-from airflow_provider_mlconn.jde.dates import JdeTimestamp
+from airflow_provider_mlconn.jde.dates import JDE_STAMP, JdeTimestamp, window_stamps
 from airflow_provider_mlconn.jde.models import (
     AddressBookRow,
     AddressByDateRow,
@@ -70,8 +75,9 @@ from airflow_provider_mlconn.sync.flow import (
     Rejection,
     StagingWriter,
     Stream,
+    WriteMode,
 )
-from airflow_provider_mlconn.sync.watermarks import WatermarkKind, Window
+from airflow_provider_mlconn.sync.watermarks import Window
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +199,9 @@ def extract_customers(window: Window, writer: StagingWriter) -> datetime | None:
             )
             for chunk in _chunked_rows(customers, settings.chunk_size):
                 extraction.stage(chunk)
+            # Every key the source has was staged: keys the target holds beyond them were deleted.
+            for entity in ("company", "contact", "association"):
+                writer.mark_complete(entity)
         else:
             changed = extraction.changed_address_numbers(window)
             log.info("%d address numbers changed in %s", len(changed), window.stream)
@@ -200,6 +209,38 @@ def extract_customers(window: Window, writer: StagingWriter) -> datetime | None:
                 extraction.stage(chunk)
         stamp = extraction.high_water
         return None if stamp is None else stamp.to_datetime(zone)
+
+
+class _Collector:
+    """A staging writer that keeps what it is given (re-reading records for a replay or a wait)."""
+
+    def __init__(self) -> None:
+        self.staged: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def stage(self, entity: str, key: str | int, payload: Mapping[str, Any]) -> None:
+        self.staged[(entity, str(key))] = payload
+
+    def mark_complete(self, entity: str) -> None:
+        raise AssertionError("a re-read of some customers is never complete")
+
+
+def refresh_customers(entity: str) -> Callable[[Sequence[str]], dict[str, Mapping[str, Any] | None]]:
+    """The ``refresh`` of an entity: re-read the customers behind these keys from JDE, whole.
+
+    A key whose customer (or Who's Who line) JDE no longer has maps to None.
+    """
+
+    def refresh(keys: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
+        numbers = sorted({int(key.split("-")[0]) for key in keys})
+        settings = read_settings(fresh=True)
+        collector = _Collector()
+        with JdeAisHook(settings.jde_conn_id) as hook:
+            extraction = _Extraction(hook, settings, collector, as_of=datetime.now(hook.server_zone).date())
+            for chunk in _chunks(numbers, settings.chunk_size):
+                extraction.stage(chunk)
+        return {key: collector.staged.get((entity, key)) for key in keys}
+
+    return refresh
 
 
 def _chunked_rows(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[int]]:
@@ -229,7 +270,7 @@ class _Extraction:
 
     def changed_address_numbers(self, window: Window) -> list[int]:
         """Address numbers with a row in any watched table stamped inside the window."""
-        since, until = window.start_jde, window.end_jde
+        since, until = window_stamps(window.start, window.end, window.source_timezone)
         if since is None:
             raise ValueError("an incremental read needs a window start")
         changed: set[int] = set()
@@ -317,39 +358,39 @@ class _Extraction:
 # -- map -------------------------------------------------------------------------------------------
 
 
-def map_customer_record(entity: str, source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
-    """Map one staged record (pure, apart from the cached settings)."""
-    rules = read_settings().rules
-    if entity == "company":
-        snapshot = CustomerSnapshot(
-            address_book=AddressBookRow.model_validate(source["F0101"]),
-            customer_masters=[CustomerMasterRow.model_validate(r) for r in source["F03012"]],
-            addresses=[AddressByDateRow.model_validate(r) for r in source["F0116"]],
-            phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
-            electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
-        )
-        return map_company(snapshot, as_of=date.fromisoformat(source["as_of"]), rules=rules)
-    if entity == "contact":
-        contact = ContactSnapshot(
-            customer=AddressBookRow.model_validate(source["F0101"]),
-            who_is_who=WhosWhoRow.model_validate(source["F0111"]),
-            phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
-            electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
-        )
-        return map_contact(contact, rules=rules)
-    if entity == "association":
-        return {
-            "company": str(source["company"]),
-            "contact": str(source["contact"]),
-            "primary": bool(source["primary"]),
-        }
-    raise ValueError(f"the customers flow has no entity {entity!r}")
+def map_company_record(source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
+    """A staged customer -> HubSpot company properties (pure, apart from the cached settings)."""
+    snapshot = CustomerSnapshot(
+        address_book=AddressBookRow.model_validate(source["F0101"]),
+        customer_masters=[CustomerMasterRow.model_validate(r) for r in source["F03012"]],
+        addresses=[AddressByDateRow.model_validate(r) for r in source["F0116"]],
+        phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
+        electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
+    )
+    return map_company(snapshot, as_of=date.fromisoformat(source["as_of"]), rules=read_settings().rules)
 
 
-def customer_prerequisites(record: MappedRecord) -> list[Prerequisite]:
+def map_contact_record(source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
+    """A staged Who's Who line -> HubSpot contact properties."""
+    contact = ContactSnapshot(
+        customer=AddressBookRow.model_validate(source["F0101"]),
+        who_is_who=WhosWhoRow.model_validate(source["F0111"]),
+        phones=[PhoneRow.model_validate(r) for r in source["F0115"]],
+        electronic_addresses=[ElectronicAddressRow.model_validate(r) for r in source["F01151"]],
+    )
+    return map_contact(contact, rules=read_settings().rules)
+
+
+def map_association_record(source: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {
+        "company": str(source["company"]),
+        "contact": str(source["contact"]),
+        "primary": bool(source["primary"]),
+    }
+
+
+def association_prerequisites(record: MappedRecord) -> list[Prerequisite]:
     """An association needs its company and its contact in HubSpot."""
-    if record.entity != "association":
-        return []
     return [
         Prerequisite("company", str(record.payload["company"])),
         Prerequisite("contact", str(record.payload["contact"])),
@@ -361,6 +402,7 @@ def customer_prerequisites(record: MappedRecord) -> list[Prerequisite]:
 STATUS_OPTIONS = (
     PropertyOption(label="Active", value="active", display_order=0),
     PropertyOption(label="Inactive in JDE", value="inactive", display_order=1),
+    PropertyOption(label="Deleted in JDE", value="deleted", display_order=2),
 )
 
 
@@ -399,13 +441,16 @@ COMPANY_PROPERTIES = (
         field_type="number",
         description="F03012.ACL, in the customer's currency",
     ),
-    _status_property(ObjectType.COMPANIES, "Inactive: F0101 carries the inactive category code"),
+    _status_property(
+        ObjectType.COMPANIES,
+        "Inactive: F0101 carries the inactive category code; deleted: JDE no longer has the customer",
+    ),
 )
 
 CONTACT_PROPERTIES = (
     CONTACT_KEY,
     _text_property(ObjectType.CONTACTS, "jde_address_number", "JDE customer (AN8)", "F0111.AN8"),
-    _status_property(ObjectType.CONTACTS, "Inactive: F0111.ACTIN is N"),
+    _status_property(ObjectType.CONTACTS, "Inactive: F0111.ACTIN is N; deleted: JDE no longer has the line"),
 )
 
 _ensured: set[tuple[str, str, str]] = set()
@@ -438,23 +483,85 @@ def _outcome(outcome: RecordOutcome, *, note: str | None = None) -> LoadOutcome:
     return Rejection(described)
 
 
-def load_to_hubspot(entity: str, records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
-    settings = read_settings()
-    with HubSpotHook(settings.hubspot_conn_id) as hook:
-        if entity == "company":
-            _ensure_properties(hook, ObjectType.COMPANIES)
-            outcomes = hook.upsert_records(
-                ObjectType.COMPANIES,
-                {r.key: r.payload["properties"] for r in records},
-                id_property=COMPANY_KEY_PROPERTY,
+def load_companies(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+    """Upsert companies on ``jde_address_number`` (100 per call, several calls in flight)."""
+    with HubSpotHook(read_settings().hubspot_conn_id) as hook:
+        _ensure_properties(hook, ObjectType.COMPANIES)
+        outcomes = hook.upsert_records(
+            ObjectType.COMPANIES,
+            {r.key: r.payload["properties"] for r in records},
+            id_property=COMPANY_KEY_PROPERTY,
+        )
+        return {key: _outcome(outcome) for key, outcome in outcomes.items()}
+
+
+def load_contact_records(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+    with HubSpotHook(read_settings().hubspot_conn_id) as hook:
+        _ensure_properties(hook, ObjectType.CONTACTS)
+        return load_contacts(hook, records)
+
+
+def load_association_records(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+    with HubSpotHook(read_settings().hubspot_conn_id) as hook:
+        return load_associations(hook, records)
+
+
+def mark_deleted(object_type: ObjectType) -> Callable[[Sequence[LoadRecord]], Mapping[str, LoadOutcome]]:
+    """The deletion rule of companies and contacts: HubSpot records are never deleted by us; the
+    record gets ``jde_status = deleted``. A HubSpot record another JDE key still maps to (a contact
+    linked to the owner of a shared e-mail) is left as it is."""
+
+    def delete(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+        results: dict[str, LoadOutcome] = {}
+        updates: dict[str, str] = {}
+        for record in records:
+            if record.remote_id is None:
+                results[record.key] = Failed(f"{record.key}: no HubSpot id to mark deleted")
+            elif record.remote_id_shared_by:
+                results[record.key] = Loaded(
+                    record.remote_id,
+                    note=f"HubSpot record {record.remote_id} kept active: JDE "
+                    f"{', '.join(record.remote_id_shared_by)} still maps to it",
+                )
+            else:
+                updates[record.remote_id] = record.key
+        if updates:
+            with HubSpotHook(read_settings().hubspot_conn_id) as hook:
+                _ensure_properties(hook, object_type)
+                written = hook.update_records(
+                    object_type, {rid: {"jde_status": "deleted"} for rid in updates}
+                )
+            for remote_id, key in updates.items():
+                results[key] = _outcome(written[remote_id], note="deleted in JDE: jde_status set to deleted")
+        return results
+
+    return delete
+
+
+def delete_associations(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
+    """The deletion rule of associations: the contact -> company pair is removed, unless another
+    JDE line's association is that same pair."""
+    results: dict[str, LoadOutcome] = {}
+    pairs: dict[tuple[str, str], str] = {}
+    for record in records:
+        pair = _association_pair(record.remote_id)
+        if pair is None:
+            results[record.key] = Failed(
+                f"{record.key}: no association pair to remove ({record.remote_id!r})"
             )
-            return {key: _outcome(outcome) for key, outcome in outcomes.items()}
-        if entity == "contact":
-            _ensure_properties(hook, ObjectType.CONTACTS)
-            return load_contacts(hook, records)
-        if entity == "association":
-            return load_associations(hook, records)
-    raise ValueError(f"the customers flow has no entity {entity!r}")
+        elif record.remote_id_shared_by:
+            results[record.key] = Loaded(
+                str(record.remote_id),
+                note=f"pair kept: JDE {', '.join(record.remote_id_shared_by)} has it too",
+            )
+        else:
+            pairs[pair] = record.key
+    if pairs:
+        with HubSpotHook(read_settings().hubspot_conn_id) as hook:
+            hook.dissociate(ObjectType.CONTACTS, ObjectType.COMPANIES, list(pairs))
+        for pair, key in pairs.items():
+            results[key] = Loaded("->".join(pair), note="deleted in JDE: association removed")
+    return results
 
 
 def load_contacts(hook: HubSpotHook, records: Sequence[LoadRecord]) -> dict[str, LoadOutcome]:
@@ -622,42 +729,57 @@ def _association_pair(remote_id: str | None) -> tuple[str, str] | None:
     return contact_id, company_id
 
 
+COMPANY = Entity(
+    "company",
+    target="hubspot",
+    key="jde_address_number = F0101.AN8",
+    write=WriteMode.UPSERT,
+    map=map_company_record,
+    load=load_companies,
+    delete=mark_deleted(ObjectType.COMPANIES),
+    refresh=refresh_customers("company"),
+    asset_uri=COMPANIES_ASSET,
+    # 500 records per load call: the hook sends their five 100-record batches concurrently.
+    call_batch_size=500,
+    task_batch_size=2500,
+)
+CONTACT = Entity(
+    "contact",
+    target="hubspot",
+    key="jde_contact_key = F0111 AN8-IDLN",
+    write=WriteMode.UPSERT,
+    map=map_contact_record,
+    load=load_contact_records,
+    delete=mark_deleted(ObjectType.CONTACTS),
+    refresh=refresh_customers("contact"),
+    depends_on=("company",),
+    asset_uri=CONTACTS_ASSET,
+    call_batch_size=500,
+    task_batch_size=2500,
+)
+ASSOCIATION = Entity(
+    "association",
+    target="hubspot",
+    key="the contact's key (one contact -> company pair, unlabeled + primary)",
+    write=WriteMode.REPLACE_SET,
+    map=map_association_record,
+    prerequisites=association_prerequisites,
+    load=load_association_records,
+    delete=delete_associations,
+    refresh=refresh_customers("association"),
+    depends_on=("company", "contact"),
+    call_batch_size=1000,
+    task_batch_size=5000,
+)
+
 CUSTOMERS = Flow(
     name="customers",
     description=(
         "JD Edwards customers (F0101 search type C, F03012, F0116, F0111, F0115, F01151) to HubSpot "
         "companies, contacts and their associations. See docs/BEHAVIOR.md (F) for every mapping rule."
     ),
-    streams=(
-        Stream(
-            "jde",
-            extract=extract_customers,
-            kind=WatermarkKind.JDE_DATE_TIME,
-            timezone_from=server_timezone,
-        ),
-    ),
-    entities=(
-        # 500 records per load call: the hook sends their five 100-record batches concurrently.
-        Entity(
-            "company", target="hubspot", asset_uri=COMPANIES_ASSET, call_batch_size=500, task_batch_size=2500
-        ),
-        Entity(
-            "contact",
-            target="hubspot",
-            depends_on=("company",),
-            asset_uri=CONTACTS_ASSET,
-            call_batch_size=500,
-            task_batch_size=2500,
-        ),
-        Entity(
-            "association",
-            target="hubspot",
-            depends_on=("company", "contact"),
-            call_batch_size=1000,
-            task_batch_size=5000,
-        ),
-    ),
-    map=map_customer_record,
-    dependencies=customer_prerequisites,
-    load=load_to_hubspot,
+    streams=(Stream("jde", extract=extract_customers, codec=JDE_STAMP, timezone_from=server_timezone),),
+    entities=(COMPANY, CONTACT, ASSOCIATION),
+    # A weekly full read finds Who's Who lines and customers deleted in JDE (nothing to poll).
+    full_resync_every=timedelta(days=7),
 )

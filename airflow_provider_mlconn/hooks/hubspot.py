@@ -759,8 +759,28 @@ class HubSpotHook(BaseHook):
                             status=409,
                         ) from error
             _check_property(spec, existing or {})
+            if state == "exists" and self._add_missing_options(spec, existing or {}):
+                state = "updated"
             states[f"{spec.object_type.value}.{spec.name}"] = state
         return states
+
+    def _add_missing_options(self, spec: PropertySpec, existing: Mapping[str, Any]) -> bool:
+        """An existing enumeration gets the options the spec has and it lacks (a newer release of
+        the flow added a value); its own options stay, in their order. Returns True when it changed."""
+        if not spec.options:
+            return False
+        present = {str(option.get("value")) for option in existing.get("options") or []}
+        missing = [option for option in spec.options if option.value not in present]
+        if not missing:
+            return False
+        fields = ("label", "value", "displayOrder", "hidden", "description")
+        kept = [{k: option[k] for k in fields if k in option} for option in existing.get("options") or []]
+        self.request(
+            "PATCH",
+            f"{PROPERTIES}/{spec.object_type.value}/{spec.name}",
+            json={"options": [*kept, *(option.body() for option in missing)]},
+        )
+        return True
 
     def update_property_options(
         self, object_type: ObjectType | str, name: str, options: Sequence[PropertyOption]

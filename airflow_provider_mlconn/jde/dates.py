@@ -15,8 +15,9 @@ with the server's time zone (connection extra ``server_timezone``) into aware da
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BLANK_JULIAN = 0
@@ -140,3 +141,52 @@ class JdeTimestamp(NamedTuple):
 
     def __str__(self) -> str:
         return f"{format_ais_date(self.day)} {self.hhmmss:06d}"
+
+
+def stamp_instant(day: object, hhmmss: int | str | None, zone: str) -> datetime:
+    """A JDE date (Julian ``CYYDDD`` or AIS ``"yyyyMMdd"``) and HHMMSS time as a UTC instant.
+
+    ValueError for a blank or impossible value.
+    """
+    stamp = JdeTimestamp.from_row(day, hhmmss)
+    if stamp is None:
+        raise ValueError(f"JDE date {day!r} is blank")
+    return stamp.to_datetime(ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+def window_stamps(
+    start: datetime | None, end: datetime, zone: str
+) -> tuple[JdeTimestamp | None, JdeTimestamp]:
+    """A window's bounds as the UPMJ/UPMT pairs JDE writes in the server's ``zone``."""
+    server = ZoneInfo(zone)
+    return (None if start is None else JdeTimestamp.from_datetime(start, server)), JdeTimestamp.from_datetime(
+        end, server
+    )
+
+
+class JdeStampCodec:
+    """The watermark codec of JDE streams: audit stamps UPMJ (Julian date) + UPMT (HHMMSS) in the
+    enterprise server's local time, shown beside the instant in the watermark Variable and read back
+    when a person writes ``{"date": 126122, "time": 83012}`` there."""
+
+    name = "jde"
+
+    def describe(self, moment: datetime, zone: str) -> dict[str, object]:
+        stamp = JdeTimestamp.from_datetime(moment, ZoneInfo(zone))
+        return {
+            "date": stamp.julian,
+            "time": stamp.hhmmss,
+            "timezone": zone,
+            "local": moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+
+    def read(self, value: Mapping[str, Any], zone: str) -> datetime | None:
+        if "date" not in value:
+            return None
+        return stamp_instant(
+            int(value["date"]), int(value.get("time", 0)), str(value.get("timezone") or zone)
+        )
+
+
+#: The codec a JDE stream declares: ``Stream(..., codec=JDE_STAMP)``.
+JDE_STAMP = JdeStampCodec()

@@ -26,7 +26,7 @@ from airflow_provider_mlconn.jde.models import (
     WhosWhoRow,
 )
 from airflow_provider_mlconn.mapping.countries import iso_country
-from airflow_provider_mlconn.sync.flow import Rejection
+from airflow_provider_mlconn.rejection import Rejection
 
 #: HubSpot custom properties the flow writes (created in the "JD Edwards" group if missing).
 COMPANY_KEY_PROPERTY = "jde_address_number"

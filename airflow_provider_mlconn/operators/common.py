@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from airflow_provider_mlconn.sync.engine import RunInfo
 from airflow_provider_mlconn.sync.errors import WindowError
-from airflow_provider_mlconn.sync.store import STORE_CONN_ID, Actor, Store, open_store, store_settings
+from airflow_provider_mlconn.sync.store import STORE_CONN_ID, Actor, Store
 from airflow_provider_mlconn.sync.watermarks import parse_instant
 
 
 def store_from_airflow(conn_id: str = STORE_CONN_ID) -> Store:
     """Inside a task: the store named by the ``mlconn_store`` connection (optional), keyed by its
     Fernet key or Airflow's."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import AirflowNotFoundException
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_mlconn.hooks.mlconn_store import MlconnStoreHook
 
-    connection: Any = None
-    with suppress(AirflowNotFoundException):  # the connection is optional
-        connection = BaseHook.get_connection(conn_id)
-    settings = store_settings(connection, airflow_fernet_key=conf.get("core", "fernet_key", fallback=""))
-    # Neither "fernet_key" nor "sqlalchemy_url" is among Airflow's sensitive names: mask them here.
-    mask_secret(settings.fernet_keys)
-    password = make_url(settings.url).password
-    if password:
-        mask_secret(str(password))
-    return open_store(settings)
+    return MlconnStoreHook(conn_id).get_store()
 
 
 def connection_from_metadata_db(conn_id: str) -> Any:

@@ -37,6 +37,7 @@ def replay_request(params: Any) -> engine.ReplayRequest:
         until=optional_instant(params.get("until"), "until"),
         dry_run=bool(params.get("dry_run", True)),
         limit=int(params.get("limit") or 10_000),
+        use_stored_source=bool(params.get("use_stored_source", False)),
     )
 
 
@@ -52,7 +53,7 @@ class SelectReplayOperator(BaseOperator):
         by_status: Counter[str] = Counter()
         preview: Counter[str] = Counter()
         lines: list[str] = []
-        for chunk in store.iter_records(ids=ids):
+        for chunk in store.records.iter(ids=ids):
             by_entity.update(record.entity for record in chunk)
             by_status.update(record.status.value for record in chunk)
             if request.dry_run:
@@ -93,7 +94,9 @@ class ReplayRecordsOperator(BaseOperator):
         flow = get_flow(request.flow)
         store = store_from_airflow()
         ids = engine.select_replay(flow, store, request)
-        manifest = engine.replay(flow, store, ids, actor(context))
+        manifest = engine.replay(
+            flow, store, ids, actor(context), use_stored_source=request.use_stored_source
+        )
         self.log.info(
             "replayed %d records of %s: mapping %s, loads %s",
             manifest.selected,
@@ -173,6 +176,13 @@ def replay_params(flows: list[str]) -> dict[str, Param]:
             description="Only list what would be replayed and what re-mapping gives now.",
         ),
         "limit": Param(10_000, type="integer", minimum=1, title="At most this many records"),
+        "use_stored_source": Param(
+            False,
+            type="boolean",
+            title="Use the stored source",
+            description="Map the source as it was read then, instead of re-reading it from the source "
+            "system now (entities that cannot re-read always use the stored copy).",
+        ),
     }
 
 

@@ -168,37 +168,58 @@ class OrderOperator(_FlowOperator):
     template_fields: Sequence[str] = ("entity",)
 
     def __init__(
-        self, *, entity: str, plan_task_id: str = "plan_window", map_task_id: str = "map", **kwargs: Any
+        self,
+        *,
+        entity: str,
+        plan_task_id: str = "plan_window",
+        extract_task_id: str = "extract",
+        map_task_id: str = "map",
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.entity = entity
         self.plan_task_id = plan_task_id
+        self.extract_task_id = extract_task_id
         self.map_task_id = map_task_id
 
     def execute(self, context: Any) -> list[int]:
         from airflow.sdk.configuration import conf
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if context["ti"].xcom_pull(task_ids=self.map_task_id) is None:
+        ti = context["ti"]
+        if ti.xcom_pull(task_ids=self.map_task_id) is None:
             raise AirflowSkipException(
                 f"{self.map_task_id} did not succeed: no {self.entity} records to order"
             )
-        plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
+        plan = engine.PlanManifest.model_validate(ti.xcom_pull(task_ids=self.plan_task_id))
         if plan.dry_run:
             self.log.info("dry run: %s records are not loaded", self.entity)
             return []
-        info = run_info(context)
-        batches = engine.order_entity(
+        extracted = engine.ExtractManifest.model_validate(ti.xcom_pull(task_ids=self.extract_task_id))
+        manifest = engine.order_entity(
             self.flow,
             store_from_airflow(),
-            info.ref(self.flow).run_key,
+            run_info(context).ref(self.flow),
             self.entity,
             max_map_length=conf.getint("core", "max_map_length", fallback=1024),
             actor=actor(context),
+            complete=extracted.complete,
         )
-        self.log.info("%s: %d load batches", self.entity, len(batches))
-        return batches
+        if manifest.deletions:
+            self.log.info(
+                "%s: %d records gone from the source; their deletion rule applies",
+                self.entity,
+                manifest.deletions,
+            )
+        if manifest.relinked:
+            self.log.info(
+                "%s: %d unchanged records load again (their prerequisites moved)",
+                self.entity,
+                manifest.relinked,
+            )
+        self.log.info("%s: %d load batches", self.entity, len(manifest.batches))
+        return manifest.batches
 
 
 class LoadOperator(_FlowOperator):
@@ -227,13 +248,15 @@ class LoadOperator(_FlowOperator):
             actor=actor(context),
         )
         self.log.info(
-            "%s batch %s: %d loaded (%d created, %d updated), %d rejected by the target, %d waiting "
-            "for a prerequisite",
+            "%s batch %s: %d loaded (%d created, %d updated, %d deleted, %d confirmed after an uncertain "
+            "write), %d rejected by the target, %d waiting for a prerequisite",
             self.entity,
             self.batch,
             manifest.loaded,
             manifest.created,
             manifest.updated,
+            manifest.deleted,
+            manifest.confirmed,
             manifest.rejected,
             manifest.waiting,
         )
@@ -400,7 +423,7 @@ def flow_dag(
     """
     dag_kwargs.setdefault("max_active_runs", 1)
     dag_kwargs.setdefault("catchup", False)
-    dag_kwargs.setdefault("doc_md", flow.description or None)
+    dag_kwargs.setdefault("doc_md", f"{flow.description}\n\nEntities:\n\n{flow.describe()}".strip())
     with DAG(
         dag_id=dag_id,
         schedule=schedule,

@@ -1,14 +1,15 @@
-"""How a flow plugs into the engine: a ``Flow`` spec and the four callables it supplies.
+"""How a flow plugs into the engine: its streams (what it polls) and its entities (what it writes).
 
-The engine knows neither remote API. A flow names its streams (what it polls, by change time),
-its entities (what it writes, in which order, to which system) and gives four callables:
+The engine knows neither remote API. A flow names:
 
-- ``extract(window, writer) -> high-water mark``: stream the changes of one window into the store
-  with ``writer.stage(entity, key, payload)``; return the latest change time seen (or ``None``).
-- ``map(entity, source_payload) -> payload | Rejection``: pure; a ``Rejection`` carries a reason a
-  person can act on.
-- ``dependencies(record) -> prerequisites``: which records must exist in the target first.
-- ``load(entity, records) -> {key: Loaded | Failed | Rejection}``: write a batch, say how each went.
+- its **streams**: each polls one source by change time with ``extract(window, writer) ->
+  high-water mark``, staging source records with ``writer.stage(entity, key, payload)``;
+- its **entities**: each owns its behaviour, declared in one place: its key and write semantics
+  (``WriteMode``), ``map(source) -> payload | Rejection`` (pure), ``prerequisites(record)``,
+  ``load(records) -> {key: outcome}``, and where it applies ``confirm`` (look a record up by its
+  business key after an uncertain write), ``delete`` (what a record the source no longer has
+  becomes in the target), ``refresh`` (re-read the current source of records that wait) and
+  ``echo_of`` / ``echo_view`` (a two-way flow: reading back what we wrote costs nothing).
 
 Hooks are created inside the callables by the flow, never by the engine.
 """
@@ -19,13 +20,50 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_mlconn.sync.errors import FlowDefinitionError
 from airflow_provider_mlconn.sync.ordering import load_stages
-from airflow_provider_mlconn.sync.watermarks import WatermarkKind, Window
+from airflow_provider_mlconn.sync.records import (
+    IN_TARGET,
+    PENDING_LOAD,
+    Absent,
+    ConfirmOutcome,
+    Failed,
+    Loaded,
+    LoadOutcome,
+    LoadRecord,
+    MappedRecord,
+    Prerequisite,
+    RecordStatus,
+    Rejection,
+    Uncertain,
+    WriteMode,
+)
+from airflow_provider_mlconn.sync.watermarks import ISO_INSTANT, TimeCodec, Window
+
+__all__ = [
+    "IN_TARGET",
+    "MANAGED_POOL_TARGETS",
+    "PENDING_LOAD",
+    "Absent",
+    "ConfirmOutcome",
+    "Entity",
+    "Failed",
+    "Flow",
+    "LoadOutcome",
+    "LoadRecord",
+    "Loaded",
+    "MappedRecord",
+    "Prerequisite",
+    "RecordStatus",
+    "Rejection",
+    "StagingWriter",
+    "Stream",
+    "Uncertain",
+    "WriteMode",
+]
 
 _FLOW_OR_ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -34,133 +72,27 @@ MANAGED_POOL_TARGETS = ("hubspot", "jde")
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,62}$")
 
 
-class RecordStatus(str, Enum):
-    """Where a record of a run stands.
-
-    ``loaded``, ``unchanged``, ``rejected`` and ``waiting`` are final for a run: the watermark
-    moves past them. ``waiting`` records need a prerequisite that is not in the target (rejected,
-    or never loaded); a later run loads them once it is.
-    """
-
-    STAGED = "staged"
-    MAPPED = "mapped"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
-    WAITING = "waiting"
-    LOADED = "loaded"
-    FAILED = "failed"
-
-
-#: Statuses a load task still has to work on.
-PENDING_LOAD = (RecordStatus.MAPPED, RecordStatus.FAILED)
-#: Statuses that satisfy a prerequisite: the record exists in the target as this run wants it.
-IN_TARGET = (RecordStatus.LOADED, RecordStatus.UNCHANGED)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """The record cannot be written as it is; ``reason`` tells a person what to fix.
-
-    Returned by ``map`` (the source is not mappable) or by ``load`` (the target refused the content
-    for good). The rest of the run goes on; a replay re-maps and loads it after the fix.
-    """
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """The target holds the record under ``remote_id``; ``created`` is False for an update.
-
-    ``note`` tells the audit trail something a person should know about how it was written (e.g.
-    linked to a record the target already had instead of creating a twin).
-    """
-
-    remote_id: str
-    created: bool = False
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The write did not happen; ``retriable`` False says a retry soon will not help (quota, auth)."""
-
-    error: str
-    retriable: bool = True
-
-
-LoadOutcome = Loaded | Failed | Rejection
-
-
-@dataclass(frozen=True)
-class Prerequisite:
-    """A record that must exist in the target before the dependent one is written.
-
-    ``flow`` names another flow whose id map holds the record (an invoice needs the customers
-    flow's company); by default it is the dependent's own flow.
-    """
-
-    entity: str
-    key: str
-    flow: str | None = None
-
-    def describe(self, own_flow: str) -> str:
-        where = f"{self.flow}/" if self.flow and self.flow != own_flow else ""
-        return f"{where}{self.entity} {self.key}"
-
-
-@dataclass(frozen=True)
-class MappedRecord:
-    """What ``dependencies`` sees: one mapped record of a run."""
-
-    entity: str
-    key: str
-    source: Mapping[str, Any]
-    payload: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class LoadRecord:
-    """What ``load`` gets for each record of a batch.
-
-    ``remote_id`` is the target id from the id map when the record was loaded before (update it,
-    do not create a twin); ``prerequisite_ids`` maps each prerequisite to its target id.
-    ``attempt`` counts load attempts of this record row, 1 for the first. ``remote_id_shared_by``
-    names the other keys of the entity whose last load went to the same target id (records linked
-    to one target record), so a load replacing ``remote_id`` knows whether the old one is still used.
-    """
-
-    entity: str
-    key: str
-    payload: Mapping[str, Any]
-    source: Mapping[str, Any]
-    remote_id: str | None
-    prerequisite_ids: Mapping[Prerequisite, str]
-    attempt: int
-    remote_id_shared_by: tuple[str, ...] = ()
-
-    def prerequisite_id(self, entity: str, key: str, flow: str | None = None) -> str:
-        """The target id of a prerequisite this record declared (KeyError names it otherwise)."""
-        for prerequisite, remote_id in self.prerequisite_ids.items():
-            if prerequisite.entity == entity and prerequisite.key == key and prerequisite.flow == flow:
-                return remote_id
-        raise KeyError(f"{self.entity} {self.key} declared no prerequisite {entity} {key}")
-
-
 class StagingWriter(Protocol):
     """Where ``extract`` puts source records; buffered, flushed in chunks (constant memory)."""
 
     def stage(self, entity: str, key: str | int, payload: Mapping[str, Any]) -> None: ...
 
+    def mark_complete(self, entity: str) -> None:
+        """Say that this run staged every key the source has for ``entity`` (a full read), so keys
+        the id map knows and the run did not see were deleted at the source."""
+
 
 ExtractFn = Callable[[Window, StagingWriter], "datetime | None"]
-MapFn = Callable[[str, Mapping[str, Any]], Any]
-DependenciesFn = Callable[[MappedRecord], Iterable[Prerequisite]]
-LoadFn = Callable[[str, Sequence[LoadRecord]], Mapping[str, LoadOutcome]]
+MapFn = Callable[[Mapping[str, Any]], Any]
+PrerequisitesFn = Callable[[MappedRecord], Iterable[Prerequisite]]
+LoadFn = Callable[[Sequence[LoadRecord]], Mapping[str, LoadOutcome]]
+ConfirmFn = Callable[[Sequence[LoadRecord]], Mapping[str, ConfirmOutcome]]
+RefreshFn = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
+EchoViewFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
-def no_dependencies(record: MappedRecord) -> Iterable[Prerequisite]:
-    """The default ``dependencies``: nothing must exist first."""
+def no_prerequisites(record: MappedRecord) -> Iterable[Prerequisite]:
+    """The default ``prerequisites``: nothing must exist first."""
     return ()
 
 
@@ -169,16 +101,17 @@ class Stream:
     """One source polled by change time; it owns the watermark Variable
     ``mlconn_watermark__<flow>__<stream>``.
 
-    ``kind`` says how the mark is written: ``JDE_DATE_TIME`` (Julian date + HHMMSS in
-    ``source_timezone``, the JDE server's zone) or ``ISO_TIMESTAMP``. ``timezone_from``, when given,
-    names the zone at run time instead (e.g. read from the JDE connection), so a DAG file never
-    looks up a connection while it is parsed. ``initial_start`` is where the first run starts when
-    no watermark exists (``None``: from the beginning).
+    ``codec`` says how the source writes change times (ISO instants by default; a JDE stream brings
+    the UPMJ/UPMT codec) and so what its Variable shows beside the instant. ``source_timezone`` is
+    the zone those times are local to; ``timezone_from``, when given, names it at run time instead
+    (e.g. read from the JDE connection), so a DAG file never looks up a connection while it is
+    parsed. ``initial_start`` is where the first run starts when no watermark exists (``None``:
+    from the beginning).
     """
 
     name: str
     extract: ExtractFn
-    kind: WatermarkKind = WatermarkKind.ISO_TIMESTAMP
+    codec: TimeCodec = ISO_INSTANT
     source_timezone: str = "UTC"
     initial_start: datetime | None = None
     timezone_from: Callable[[], str] | None = None
@@ -213,20 +146,46 @@ class Stream:
 
 @dataclass(frozen=True)
 class Entity:
-    """One kind of record the flow writes, e.g. ``company``.
+    """One kind of record the flow writes, e.g. ``company``, with everything it does.
 
-    ``target`` names the remote system (``hubspot``, ``jde``); its load tasks run in the Airflow pool
-    ``mlconn_<target>`` unless ``pool`` says otherwise. ``depends_on`` lists entities whose records
-    must be loaded first. ``call_batch_size`` records go to one ``load`` call (HubSpot batch writes
-    take 100); one load task handles up to ``task_batch_size`` records. ``asset_uri`` names the
-    Airflow Asset its load tasks update (so other DAGs can be scheduled on this entity's writes).
+    - ``key`` names the record's key in words (``"jde_address_number = F0101.AN8"``) and ``write``
+      its write semantics; ``describe()`` gives both in one line (the DAG's documentation).
+    - ``map(source)`` returns the payload (a mapping or pydantic model) or a ``Rejection``; pure.
+    - ``prerequisites(record)`` names the records that must be in the target first; their entities
+      must be in ``depends_on`` (so they load first).
+    - ``load(records)`` writes a batch and answers each key with an outcome.
+    - ``confirm(records)`` looks records up by their business key after an uncertain write;
+      required for ``WriteMode.CREATE_ONCE``.
+    - ``delete(records)`` applies the deletion rule to records a full read no longer saw (None: the
+      entity has none; such records stay in the target as last written).
+    - ``refresh(keys)`` re-reads the current source of records that wait (None: their stored
+      source is mapped again); a key the source no longer has maps to None.
+    - ``echo_of`` names the entity of the other direction of a two-way flow, and
+      ``echo_view(source)`` gives this entity's source in that entity's payload shape: a record
+      whose view equals what that entity last wrote is our own write read back and costs no call.
+
+    ``target`` names the remote system; load tasks run in the pool ``mlconn_<target>`` unless
+    ``pool`` says otherwise. ``call_batch_size`` records go to one ``load`` call; one load task
+    handles up to ``task_batch_size``; at most ``max_batches`` load tasks per run (they run in
+    parallel within the pool). ``asset_uri`` names the Airflow Asset its load tasks update.
     """
 
     name: str
     target: str
+    key: str
+    write: WriteMode
+    map: MapFn
+    load: LoadFn
     depends_on: tuple[str, ...] = ()
+    prerequisites: PrerequisitesFn = no_prerequisites
+    confirm: ConfirmFn | None = None
+    delete: LoadFn | None = None
+    refresh: RefreshFn | None = None
+    echo_of: str | None = None
+    echo_view: EchoViewFn | None = None
     call_batch_size: int = 100
     task_batch_size: int = 1000
+    max_batches: int = 16
     pool: str | None = None
     asset_uri: str | None = None
 
@@ -246,33 +205,55 @@ class Entity:
                 f"entity {self.name}: need 1 <= call_batch_size <= task_batch_size, got "
                 f"{self.call_batch_size} and {self.task_batch_size}"
             )
+        if self.max_batches < 1:
+            raise FlowDefinitionError(f"entity {self.name}: max_batches must be at least 1")
+        if self.write is WriteMode.CREATE_ONCE and self.confirm is None:
+            raise FlowDefinitionError(
+                f"entity {self.name} creates once ({self.write.value}) and so needs confirm=: a write "
+                "whose response was lost must be looked up before it is ever sent again"
+            )
+        if (self.echo_of is None) != (self.echo_view is None):
+            raise FlowDefinitionError(f"entity {self.name}: echo_of and echo_view go together")
 
     @property
     def pool_name(self) -> str:
         return self.pool or f"mlconn_{self.target}"
 
+    def describe(self) -> str:
+        """One line: what the entity writes, keyed how, with which semantics."""
+        after = f", after {', '.join(self.depends_on)}" if self.depends_on else ""
+        extras = [
+            word
+            for word, present in (
+                ("confirms uncertain writes", self.confirm is not None),
+                ("deletes", self.delete is not None),
+                (f"echo of {self.echo_of}", self.echo_of is not None),
+            )
+            if present
+        ]
+        more = f" ({'; '.join(extras)})" if extras else ""
+        return f"{self.name} -> {self.target}: {self.write.value} on {self.key}{after}{more}"
+
 
 @dataclass(frozen=True)
 class Flow:
-    """A sync flow: what it polls, what it writes, and the callables that do the remote work.
+    """A sync flow: the streams it polls and the entities it writes.
 
     ``overlap`` is taken off the watermark when a scheduled run starts (late commits, same-second
     changes); ``safety_lag`` keeps the window end that far behind now (search indexes and
     in-flight transactions catch up). Both can be overridden per run (params ``overlap_minutes``,
-    ``safety_lag_minutes``) or per flow (Variable ``mlconn_window__<flow>``).
-    ``max_batches_per_entity`` caps the mapped load tasks of one entity (Airflow's
-    ``max_map_length`` caps it too); batches grow when a run has more records.
+    ``safety_lag_minutes``) or per flow (Variable ``mlconn_window__<flow>``). ``max_wait`` is how
+    long a record may wait for a prerequisite before it is rejected. ``full_resync_every`` makes a
+    scheduled run read everything again that often (so deletions at the source are seen).
     """
 
     name: str
     streams: tuple[Stream, ...]
     entities: tuple[Entity, ...]
-    map: MapFn
-    load: LoadFn
-    dependencies: DependenciesFn = no_dependencies
     overlap: timedelta = timedelta(minutes=10)
     safety_lag: timedelta = timedelta(minutes=2)
-    max_batches_per_entity: int = 16
+    max_wait: timedelta = timedelta(days=7)
+    full_resync_every: timedelta | None = None
     description: str = ""
     _stages: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
@@ -292,8 +273,17 @@ class Flow:
                 raise FlowDefinitionError(f"flow {self.name} declares {kind} {duplicates} twice")
         if self.overlap < timedelta(0) or self.safety_lag < timedelta(0):
             raise FlowDefinitionError(f"flow {self.name}: overlap and safety_lag must not be negative")
-        if self.max_batches_per_entity < 1:
-            raise FlowDefinitionError(f"flow {self.name}: max_batches_per_entity must be at least 1")
+        if self.max_wait <= timedelta(0):
+            raise FlowDefinitionError(f"flow {self.name}: max_wait must be positive")
+        if self.full_resync_every is not None and self.full_resync_every <= timedelta(0):
+            raise FlowDefinitionError(f"flow {self.name}: full_resync_every must be positive or None")
+        declared = {e.name for e in self.entities}
+        for entity in self.entities:
+            if entity.echo_of is not None and entity.echo_of not in declared:
+                raise FlowDefinitionError(
+                    f"flow {self.name}: entity {entity.name} is an echo of {entity.echo_of!r}, which the "
+                    f"flow does not declare"
+                )
         try:
             stages = load_stages({e.name: e.depends_on for e in self.entities})
         except ValueError as error:
@@ -324,3 +314,7 @@ class Flow:
         raise FlowDefinitionError(
             f"flow {self.name} has no stream {name!r}; it has {[s.name for s in self.streams]}"
         )
+
+    def describe(self) -> str:
+        """The flow's entities, one line each (for the DAG's documentation)."""
+        return "\n".join(f"- {entity.describe()}" for entity in self.entities)

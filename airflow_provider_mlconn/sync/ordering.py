@@ -92,6 +92,8 @@ def _not_in_target(described: str, state: PrerequisiteState) -> str:
     if status in ("rejected", "waiting"):
         return f"waits for {described}, which is {status}{why}"
     if status is None:
+        if state.error:
+            return f"waits for {described}: {state.error}"
         return f"waits for {described}, which is not in the target: never read or loaded"
     return f"waits for {described}, which is not in the target (its latest record is {status}{why})"
 

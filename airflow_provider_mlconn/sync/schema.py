@@ -5,7 +5,10 @@
   status, attempts, remote id, encrypted error, prerequisites, batch, claim, and the
   dag/run/task/try that touched it last.
 - ``mlconn_record_events``: the audit trail, one row per step a record went through (replays too).
-- ``mlconn_id_map``: source key <-> target id per flow and entity, with the last loaded hash.
+- ``mlconn_id_map``: source key <-> target id per flow and entity, with the last loaded hash, the
+  prerequisite ids the last write linked to, and when the source deleted the record.
+- ``mlconn_write_journal``: writes whose outcome is not known (sent, and no outcome saved yet, or
+  the response was lost): confirmed by a lookup before the record is sent again.
 
 Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
@@ -100,6 +103,9 @@ records = sa.Table(
     sa.Column("map_index", sa.Integer, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Migration 2: what the load does with the record, and since when it waits for a prerequisite.
+    sa.Column("operation", sa.String(10), nullable=True),
+    sa.Column("waiting_since", UtcDateTime, nullable=True),
     sa.UniqueConstraint("run_key", "entity", "source_key", name="uq_mlconn_records_run_entity_key"),
     sa.Index("ix_mlconn_records_run_entity_status", "run_key", "entity", "status", "batch"),
     sa.Index("ix_mlconn_records_key_history", "flow", "entity", "source_key", "id"),
@@ -140,7 +146,30 @@ id_map = sa.Table(
     sa.Column("last_run_key", sa.String(500), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("loaded_at", UtcDateTime, nullable=False),
+    # Migration 2: the prerequisite target ids the last write linked to (JSON), and deletion.
+    sa.Column("last_links", sa.Text, nullable=True),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
     sa.Index("ix_mlconn_id_map_remote", "flow", "entity", "remote_id"),
+)
+
+write_journal = sa.Table(
+    "mlconn_write_journal",
+    metadata,
+    sa.Column("flow", sa.String(100), primary_key=True),
+    sa.Column("entity", sa.String(100), primary_key=True),
+    sa.Column("source_key", sa.String(200), primary_key=True),
+    sa.Column("record_id", _RowId, nullable=False),
+    # "sent": noted before the call, no outcome saved yet; "uncertain": the response was lost.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.Column("sent_by", sa.String(600), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+#: Columns added to existing tables by migration 2 (created with the tables on a new store).
+_MIGRATION_2_COLUMNS = (
+    (records, ("operation", "waiting_since")),
+    (id_map, ("last_links", "deleted_at")),
 )
 
 
@@ -148,10 +177,27 @@ def _create_initial_tables(connection: Connection) -> None:
     metadata.create_all(connection, tables=[runs, records, record_events, id_map], checkfirst=True)
 
 
+def _add_waiting_uncertain_and_deletions(connection: Connection) -> None:
+    """Columns for waiting records, deletions and links; the journal of writes not yet confirmed."""
+    inspector = sa.inspect(connection)
+    for table, names in _MIGRATION_2_COLUMNS:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for name in names:
+            if name in present:
+                continue  # a store created after this migration was written has it already
+            column = table.c[name]
+            column_type = column.type.compile(dialect=connection.dialect)
+            connection.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {column_type}"))
+    write_journal.create(connection, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], Any]]
 
 #: Append only; a released migration never changes.
-MIGRATIONS: tuple[Migration, ...] = ((1, "runs, records, record events, id map", _create_initial_tables),)
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "runs, records, record events, id map", _create_initial_tables),
+    (2, "waiting records, deletions, links, write journal", _add_waiting_uncertain_and_deletions),
+)
 
 LATEST_VERSION = MIGRATIONS[-1][0]
 _ADVISORY_LOCK_ID = 0x6D6C636F6E6E  # "mlconn"

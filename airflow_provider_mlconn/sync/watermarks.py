@@ -1,7 +1,8 @@
 """Watermarks and windows: which changes a run reads, and when the mark may move.
 
 Pure arithmetic on aware datetimes (UTC inside); the Variable text is the only I/O, behind a
-two-method protocol so tests use a dict. JDE stamps are converted by ``jde.dates``.
+two-method protocol so tests use a dict. A stream brings its source's ``TimeCodec`` (JDE's lives in
+``jde.dates``), so the Variable also shows the mark the way the source writes it.
 Rules (docs/BEHAVIOR.md, section S):
 
 - incremental runs (scheduled, or manual without a range) read
@@ -20,22 +21,43 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from airflow_provider_mlconn.jde.dates import JdeTimestamp
 from airflow_provider_mlconn.sync.errors import WatermarkValueError, WindowError
 
 UTC = timezone.utc
 
 
-class WatermarkKind(str, Enum):
-    """How a stream's change time is written in its source and in its Variable."""
+class TimeCodec(Protocol):
+    """How a source writes its change times, for the watermark Variable a person reads and edits.
 
-    #: JDE audit columns: Julian date CYYDDD (UPMJ, "date updated") + HHMMSS (UPMT, "time
-    #: updated"), in the JDE enterprise server's local time.
-    JDE_DATE_TIME = "jde"
-    #: An ISO 8601 instant, e.g. HubSpot's ``hs_lastmodifieddate``.
-    ISO_TIMESTAMP = "iso"
+    The Variable always holds the instant (``at``); a codec adds the source's own form beside it
+    (JDE: the UPMJ/UPMT pair in the server's zone) and reads that form back when a person wrote it.
+    """
+
+    @property
+    def name(self) -> str:
+        """Written as the Variable's ``kind``."""
+
+    def describe(self, moment: datetime, zone: str) -> dict[str, Any]:
+        """The source's own form of an instant (JSON-able fields), e.g. ``{"date": 126122, ...}``."""
+
+    def read(self, value: Mapping[str, Any], zone: str) -> datetime | None:
+        """The instant a Variable's fields give in the source's form; None when they have none."""
+
+
+class IsoInstant:
+    """ISO 8601 instants (HubSpot's ``hs_lastmodifieddate``): nothing beside ``at``."""
+
+    name = "iso"
+
+    def describe(self, moment: datetime, zone: str) -> dict[str, Any]:
+        return {}
+
+    def read(self, value: Mapping[str, Any], zone: str) -> datetime | None:
+        return None
+
+
+ISO_INSTANT = IsoInstant()
 
 
 class WindowMode(str, Enum):
@@ -43,35 +65,16 @@ class WindowMode(str, Enum):
     RANGE = "range"
 
 
-def jde_timestamp(moment: datetime, zone: str) -> JdeTimestamp:
-    """The UPMJ/UPMT stamp JDE writes for an instant, in the server's zone."""
-    return JdeTimestamp.from_datetime(_aware(moment, "moment"), ZoneInfo(zone))
-
-
-def jde_instant(date_value: object, time_value: int | str | None, zone: str) -> datetime:
-    """A JDE date (Julian ``CYYDDD`` or AIS ``"yyyyMMdd"``) and HHMMSS time as a UTC instant.
-
-    Raises WatermarkValueError for a blank or impossible value.
-    """
-    try:
-        stamp = JdeTimestamp.from_row(date_value, time_value)
-        if stamp is None:
-            raise ValueError("the date is blank")
-        return stamp.to_datetime(ZoneInfo(zone)).astimezone(UTC)
-    except (ValueError, TypeError) as error:
-        raise WatermarkValueError(f"JDE date {date_value!r} / time {time_value!r}: {error}") from error
-
-
 @dataclass(frozen=True)
 class Window:
     """The changes one run reads from one stream: ``[start, end)``, aware UTC datetimes.
 
-    ``start`` None means from the beginning. The JDE accessors give the same bounds as UPMJ/UPMT
-    pairs in the stream's ``source_timezone``.
+    ``start`` None means from the beginning. ``source_timezone`` is the zone the source writes its
+    change times in (a JDE stream turns the bounds into UPMJ/UPMT pairs with it).
     """
 
     stream: str
-    kind: WatermarkKind
+    kind: str
     start: datetime | None
     end: datetime
     mode: WindowMode
@@ -85,12 +88,9 @@ class Window:
         return self.start is not None and self.start >= self.end
 
     @property
-    def start_jde(self) -> JdeTimestamp | None:
-        return None if self.start is None else jde_timestamp(self.start, self.source_timezone)
-
-    @property
-    def end_jde(self) -> JdeTimestamp:
-        return jde_timestamp(self.end, self.source_timezone)
+    def from_beginning(self) -> bool:
+        """The window reads everything the source has (a first run or a full resync)."""
+        return self.start is None
 
     @property
     def start_epoch_ms(self) -> int | None:
@@ -100,36 +100,32 @@ class Window:
     def end_epoch_ms(self) -> int:
         return int(self.end.timestamp() * 1000)
 
-    def from_jde(self, date_value: object, time_value: int | str | None) -> datetime:
-        """A row's UPMJ/UPMT (Julian or ``"yyyyMMdd"``, HHMMSS) as an instant, for comparisons and
-        the high-water mark."""
-        return jde_instant(date_value, time_value, self.source_timezone)
-
     def contains(self, moment: datetime) -> bool:
         moment = _aware(moment, "moment")
         return (self.start is None or moment >= self.start) and moment < self.end
 
-    def to_manifest(self) -> dict[str, Any]:
-        """JSON for XCom, with the JDE pairs beside the instants when the stream is JDE."""
+    def to_manifest(self, codec: TimeCodec | None = None) -> dict[str, Any]:
+        """JSON for XCom; with a codec, the bounds in the source's own form beside the instants."""
         manifest: dict[str, Any] = {
             "stream": self.stream,
-            "kind": self.kind.value,
+            "kind": self.kind,
             "mode": self.mode.value,
             "start": None if self.start is None else self.start.isoformat(),
             "end": self.end.isoformat(),
             "source_timezone": self.source_timezone,
         }
-        if self.kind is WatermarkKind.JDE_DATE_TIME:
-            start_jde, end_jde = self.start_jde, self.end_jde
-            manifest["start_jde"] = None if start_jde is None else [start_jde.julian, start_jde.hhmmss]
-            manifest["end_jde"] = [end_jde.julian, end_jde.hhmmss]
+        if codec is not None:
+            manifest["start_in_source"] = (
+                None if self.start is None else codec.describe(self.start, self.source_timezone)
+            )
+            manifest["end_in_source"] = codec.describe(self.end, self.source_timezone)
         return manifest
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> Window:
         return cls(
             stream=manifest["stream"],
-            kind=WatermarkKind(manifest["kind"]),
+            kind=str(manifest["kind"]),
             start=None if manifest["start"] is None else datetime.fromisoformat(manifest["start"]),
             end=datetime.fromisoformat(manifest["end"]),
             mode=WindowMode(manifest["mode"]),
@@ -152,7 +148,7 @@ class WindowSettings:
 def plan_window(
     *,
     stream: str,
-    kind: WatermarkKind,
+    kind: str,
     source_timezone: str = "UTC",
     watermark: datetime | None,
     initial_start: datetime | None,
@@ -251,31 +247,22 @@ def window_settings_variable(flow: str) -> str:
 
 
 def encode_watermark(
-    moment: datetime, *, kind: WatermarkKind, source_timezone: str = "UTC", updated_by: str | None = None
+    moment: datetime, *, codec: TimeCodec, source_timezone: str = "UTC", updated_by: str | None = None
 ) -> str:
-    """The Variable text: readable JSON. JDE marks carry the UPMJ/UPMT pair and the zone."""
+    """The Variable text: readable JSON, the instant plus the source's own form of it."""
     moment = _aware(moment, "watermark").astimezone(UTC)
-    value: dict[str, Any] = {"kind": kind.value, "at": moment.isoformat()}
-    if kind is WatermarkKind.JDE_DATE_TIME:
-        jde = jde_timestamp(moment, source_timezone)
-        value.update(
-            date=jde.julian,
-            time=jde.hhmmss,
-            timezone=source_timezone,
-            local=moment.astimezone(ZoneInfo(source_timezone)).strftime("%Y-%m-%d %H:%M:%S"),
-        )
+    value: dict[str, Any] = {"kind": codec.name, "at": moment.isoformat()}
+    value.update(codec.describe(moment, source_timezone))
     if updated_by:
         value["updated_by"] = updated_by
     return json.dumps(value)
 
 
-def decode_watermark(
-    text: str, *, variable: str, kind: WatermarkKind, source_timezone: str = "UTC"
-) -> datetime:
+def decode_watermark(text: str, *, variable: str, codec: TimeCodec, source_timezone: str = "UTC") -> datetime:
     """Read a Variable written by ``encode_watermark`` or by a person.
 
-    Accepts the JSON form (for JDE streams ``date``/``time`` win over ``at``) or a bare ISO 8601
-    instant. Raises WatermarkValueError naming the Variable.
+    Accepts the JSON form (the source's own fields, e.g. JDE's ``date``/``time``, win over ``at``)
+    or a bare ISO 8601 instant. Raises WatermarkValueError naming the Variable.
     """
     stripped = text.strip()
     try:
@@ -287,12 +274,12 @@ def decode_watermark(
             return _parse_instant(parsed, "value")
         if not isinstance(parsed, dict):
             raise WatermarkValueError("expected a JSON object or an ISO 8601 instant")
-        if kind is WatermarkKind.JDE_DATE_TIME and "date" in parsed:
-            zone = parsed.get("timezone") or source_timezone
-            return jde_instant(int(parsed["date"]), int(parsed.get("time", 0)), zone)
+        in_source = codec.read(parsed, source_timezone)
+        if in_source is not None:
+            return _aware(in_source, "watermark")
         if "at" in parsed:
             return _parse_instant(str(parsed["at"]), "at")
-        raise WatermarkValueError('expected an "at" instant (or "date"/"time" for a JDE stream)')
+        raise WatermarkValueError('expected an "at" instant (or the source\'s own fields)')
     except (WatermarkValueError, ValueError, TypeError) as error:
         raise WatermarkValueError(
             f"Variable {variable} holds {text!r}, which is not a watermark: {error}. "

@@ -38,7 +38,7 @@ def _latest(flow_records: list[Any]) -> dict[tuple[str, str], Any]:
 
 def _run_records(dag_run: Any) -> dict[tuple[str, str], Any]:
     store = _store()
-    return _latest(store.records_of_run(f"{dag_run.dag_id}/{dag_run.run_id}"))
+    return _latest(store.records.of_run(f"{dag_run.dag_id}/{dag_run.run_id}"))
 
 
 def _watermark() -> str | None:
@@ -172,7 +172,7 @@ def test_a_record_fixed_by_a_mapping_change_and_its_waiting_dependents_load_thro
         run_conf={"flow": "customers", "statuses": ["rejected", "waiting"], "dry_run": False}
     )
     assert str(replay.state) == "success"
-    history = _store().record_history(flow="customers", entity="association", key=f"{blank}-1")
+    history = _store().audit.history(flow="customers", entity="association", key=f"{blank}-1")
     assert history[-1][0].status is RecordStatus.LOADED
     assert [e.action for e in history[-1][1]][-1] == "replay-load"
     company = _company_by_number(sandboxes, blank)

@@ -41,9 +41,7 @@ def test_replay_dag_reposts_a_rejected_record_after_its_mapping_is_fixed(
     assert str(replayed.state) == "success"
     assert toy_world.posted("contact") == ["P1", "P2"]
     assert toy_world.target[("contact", "P2")]["email"] == "eve@example.com"
-    [(record, events)] = store_from_airflow().record_history(
-        flow=bundle.flow_name, entity="contact", key="P2"
-    )
+    [(record, events)] = store_from_airflow().audit.history(flow=bundle.flow_name, entity="contact", key="P2")
     assert record.status is RecordStatus.LOADED
     assert [(e.action, e.status.value) for e in events] == [
         ("stage", "staged"),

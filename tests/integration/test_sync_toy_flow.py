@@ -63,7 +63,7 @@ def test_a_retry_of_the_load_task_posts_exactly_the_failed_half_and_the_watermar
     assert toy_world.watermark_during_load == [None, None, None, None]
     assert json.loads(watermark(bundle.flow_name))["at"] == last_change.isoformat()
 
-    records = store_from_airflow().records_of_run(run_key_for(bundle.dag_id, dag_run.run_id))
+    records = store_from_airflow().records.of_run(run_key_for(bundle.dag_id, dag_run.run_id))
     attempts = {(r.entity, r.key): r.attempts for r in records}
     assert attempts == {pair: 2 if pair in toy_world.fail_first else 1 for pair in toy_world.rows}
     assert {r.status for r in records} == {RecordStatus.LOADED}
@@ -90,7 +90,7 @@ def test_a_failing_run_keeps_the_watermark_and_the_next_run_posts_only_what_fail
     assert sorted(toy_world.posted("contact")) == ["P1", "P3", "P4"]
     records = {
         (r.entity, r.key): r
-        for r in store_from_airflow().records_of_run(run_key_for(bundle.dag_id, failed_run.run_id))
+        for r in store_from_airflow().records.of_run(run_key_for(bundle.dag_id, failed_run.run_id))
     }
     assert records[("company", "C2")].status is RecordStatus.FAILED
     assert records[("company", "C2")].error == "toy target: HTTP 503 writing company C2"

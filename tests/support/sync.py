@@ -34,6 +34,7 @@ from airflow_provider_mlconn.sync.flow import (
     Rejection,
     StagingWriter,
     Stream,
+    WriteMode,
 )
 from airflow_provider_mlconn.sync.store import Actor, RunRef, Store, close_stores
 from airflow_provider_mlconn.sync.watermarks import Window
@@ -153,6 +154,37 @@ def toy_load(world: ToyWorld) -> Any:
     return load
 
 
+def toy_entities(
+    world: ToyWorld, *, task_batch_size: int = 1000, call_batch_size: int = 100
+) -> tuple[Entity, Entity]:
+    """The toy flow's two entities: companies, and contacts that need their company first."""
+    map_record, load = toy_map(world), toy_load(world)
+    return (
+        Entity(
+            "company",
+            target="hubspot",
+            key="key",
+            write=WriteMode.UPSERT,
+            map=lambda source: map_record("company", source),
+            load=lambda records: load("company", records),
+            call_batch_size=call_batch_size,
+            task_batch_size=task_batch_size,
+        ),
+        Entity(
+            "contact",
+            target="hubspot",
+            key="key",
+            write=WriteMode.UPSERT,
+            map=lambda source: map_record("contact", source),
+            load=lambda records: load("contact", records),
+            prerequisites=toy_dependencies,
+            depends_on=("company",),
+            call_batch_size=call_batch_size,
+            task_batch_size=task_batch_size,
+        ),
+    )
+
+
 def make_toy_flow(
     name: str,
     world: ToyWorld = TOY_WORLD,
@@ -165,21 +197,7 @@ def make_toy_flow(
     return Flow(
         name=name,
         streams=(Stream("changes", extract=toy_extract(world)),),
-        entities=(
-            Entity(
-                "company", target="hubspot", call_batch_size=call_batch_size, task_batch_size=task_batch_size
-            ),
-            Entity(
-                "contact",
-                target="hubspot",
-                depends_on=("company",),
-                call_batch_size=call_batch_size,
-                task_batch_size=task_batch_size,
-            ),
-        ),
-        map=toy_map(world),
-        load=toy_load(world),
-        dependencies=toy_dependencies,
+        entities=toy_entities(world, task_batch_size=task_batch_size, call_batch_size=call_batch_size),
         overlap=overlap,
         safety_lag=safety_lag,
         description="Toy flow of the sync engine tests.",
@@ -367,3 +385,11 @@ def clear_and_rerun(dag: Any, run_id: str, task_id: str) -> Any:
         finished = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
         session.expunge(finished)
         return finished
+
+
+def with_entity(flow: Flow, name: str, **changes: Any) -> Flow:
+    """The flow with one entity's behaviour replaced (a test's broken load, a stricter mapping)."""
+    import dataclasses
+
+    entities = tuple(dataclasses.replace(e, **changes) if e.name == name else e for e in flow.entities)
+    return dataclasses.replace(flow, entities=entities)

@@ -40,9 +40,7 @@ def audited_run(airflow_store) -> str:
     engine.extract(flow, store, info, actor_for(run, "extract"), plan)
     engine.map_records(flow, store, run.run_key, actor_for(run, "map"))
     for entity in ("company", "contact"):
-        engine.order_entity(
-            flow, store, run.run_key, entity, max_map_length=10, actor=actor_for(run, "order")
-        )
+        engine.order_entity(flow, store, run, entity, max_map_length=10, actor=actor_for(run, "order"))
         with pytest.raises(LoadIncomplete):
             engine.load_batch(
                 flow,
@@ -60,8 +58,8 @@ def test_audit_runs_lists_each_run_with_counts_per_status(audited_run, capsys):
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header.split()[:5] == ["RUN", "KEY", "FLOW", "TYPE", "CREATED"]
     assert row.startswith("mlconn_audited/scheduled__1  audited")
-    # loaded, unchanged, rejected, waiting, failed, mapped, staged
-    assert row.split()[-7:] == ["2", "0", "1", "0", "2", "0", "0"]
+    # loaded, unchanged, rejected, waiting, failed, uncertain, mapped, staged
+    assert row.split()[-8:] == ["2", "0", "1", "0", "2", "0", "0", "0"]
 
 
 def test_audit_failures_shows_the_reasons_of_failed_and_rejected_records(audited_run, capsys):

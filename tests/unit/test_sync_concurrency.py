@@ -14,7 +14,7 @@ from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import LoadIncomplete
 from airflow_provider_mlconn.sync.flow import Loaded, RecordStatus
 from airflow_provider_mlconn.sync.store import Actor, RunRef, Store
-from tests.support.sync import T0, DictVariables, ToyWorld, make_toy_flow
+from tests.support.sync import T0, DictVariables, ToyWorld, make_toy_flow, with_entity
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +40,7 @@ def test_two_writers_staging_at_once_lose_nothing_and_hit_no_lock_error(store_ur
     with ThreadPoolExecutor(WORKERS) as pool:
         assert list(pool.map(stage, range(WORKERS))) == [400, 400]
     for worker in range(WORKERS):
-        assert stores[0].status_counts(f"dag/run{worker}") == {"staged": 400}
+        assert stores[0].runs.status_counts(f"dag/run{worker}") == {"staged": 400}
     for store in stores:
         store.dispose()
 
@@ -53,13 +53,13 @@ def test_two_workers_loading_the_same_batch_post_each_record_exactly_once(store_
     posts: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def slow_load(entity, records):
+    def slow_load(records):
         time.sleep(0.01)  # keep the first worker busy while the second one claims
         with lock:
             posts.update(record.key for record in records)
         return {record.key: Loaded(f"id-{record.key}", created=True) for record in records}
 
-    object.__setattr__(flow, "load", slow_load)
+    flow = with_entity(flow, "company", load=slow_load)
     setup = Store(store_url, PayloadCipher(fernet_key))
     info = engine.RunInfo(dag_id="dag", run_id="run1", data_interval_end=T0.replace(hour=9))
     run = info.ref(flow)
@@ -67,8 +67,8 @@ def test_two_workers_loading_the_same_batch_post_each_record_exactly_once(store_
     engine.extract(flow, setup, info, Actor("dag", "run1", "extract"), plan)
     engine.map_records(flow, setup, run.run_key, Actor("dag", "run1", "map"))
     assert engine.order_entity(
-        flow, setup, run.run_key, "company", max_map_length=1024, actor=Actor("dag", "run1", "order")
-    ) == [0]
+        flow, setup, run, "company", max_map_length=1024, actor=Actor("dag", "run1", "order")
+    ).batches == [0]
 
     stores = [Store(store_url, PayloadCipher(fernet_key)) for _ in range(WORKERS)]
     barrier = threading.Barrier(WORKERS)
@@ -92,6 +92,6 @@ def test_two_workers_loading_the_same_batch_post_each_record_exactly_once(store_
     assert set(results) <= {"done", "records held by the other worker"}
     assert sorted(posts) == sorted(f"C{n:03}" for n in range(120))
     assert set(posts.values()) == {1}
-    assert setup.status_counts(run.run_key) == {RecordStatus.LOADED.value: 120}
+    assert setup.runs.status_counts(run.run_key) == {RecordStatus.LOADED.value: 120}
     for store in (setup, *stores):
         store.dispose()

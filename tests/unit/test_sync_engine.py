@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 
@@ -18,7 +17,16 @@ from airflow_provider_mlconn.sync.errors import (
 from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus, Rejection
 from airflow_provider_mlconn.sync.store import RunRef
 from airflow_provider_mlconn.sync.watermarks import watermark_variable
-from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow, toy_map
+from tests.support.sync import (
+    T0,
+    DictVariables,
+    ToyWorld,
+    actor_for,
+    make_toy_flow,
+    toy_load,
+    toy_map,
+    with_entity,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -67,11 +75,12 @@ class Run:
             entity.name: engine.order_entity(
                 self.flow,
                 self.store,
-                self.ref.run_key,
+                self.ref,
                 entity.name,
                 max_map_length=1024,
                 actor=self.actor(f"{entity.name}.order"),
-            )
+                complete=self.extracted.complete,
+            ).batches
             for entity in self.flow.entities
         }
 
@@ -97,7 +106,7 @@ class Run:
         )
 
     def statuses(self) -> dict[tuple[str, str], str]:
-        return {(r.entity, r.key): r.status.value for r in self.store.records_of_run(self.ref.run_key)}
+        return {(r.entity, r.key): r.status.value for r in self.store.records.of_run(self.ref.run_key)}
 
 
 def test_a_clean_run_loads_every_record_once_and_moves_the_watermark_to_the_last_change(sqlite_store, world):
@@ -135,7 +144,7 @@ def test_a_retry_loads_exactly_the_failed_records_and_never_reposts_a_success(sq
     assert retry.loaded == 2
     assert world.calls[-1] == ("company", ["C2", "C4"])
     assert sorted(world.posted("company")) == ["C1", "C2", "C3", "C4"]
-    record = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "C2")
+    record = next(r for r in sqlite_store.records.of_run(run.ref.run_key) if r.key == "C2")
     assert (record.status, record.attempts) == (RecordStatus.LOADED, 2)
 
 
@@ -166,7 +175,7 @@ def test_dependents_of_a_failed_prerequisite_are_held_back_and_load_with_it_late
         run.load("contact")
     assert ("contact", ["P1", "P3", "P4"]) in world.calls
     assert "P2" not in world.posted("contact")
-    held = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "P2")
+    held = next(r for r in sqlite_store.records.of_run(run.ref.run_key) if r.key == "P2")
     assert held.status is RecordStatus.FAILED
     assert held.error == "prerequisite company C2 failed: toy target: HTTP 503 writing company C2"
     assert held.attempts == 0
@@ -199,7 +208,7 @@ def test_a_prerequisite_never_loaded_makes_the_record_wait_without_failing_the_r
     manifest = run.load("contact")
     assert manifest.waiting == 1
     assert world.calls == []
-    record = sqlite_store.records_of_run(run.ref.run_key)[0]
+    record = sqlite_store.records.of_run(run.ref.run_key)[0]
     assert record.status is RecordStatus.WAITING
     assert record.error == "waits for company C404, which is not in the target: never read or loaded"
     assert record.attempts == 0
@@ -212,17 +221,17 @@ def test_a_record_waits_for_a_rejected_prerequisite_and_names_its_reason(sqlite_
     world.contact("P1", "C1", "x@example.com", T0)
     flow = make_toy_flow("rejected_prereq", world)
 
-    def blank_names_rejected(entity, source):
-        if entity == "company" and not source["name"].strip():
+    def blank_names_rejected(source):
+        if not source["name"].strip():
             return Rejection(f"company {source['key']}: the name is blank")
-        return toy_map(world)(entity, source)
+        return toy_map(world)("company", source)
 
-    flow = dataclasses.replace(flow, map=blank_names_rejected)
+    flow = with_entity(flow, "company", map=blank_names_rejected)
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.prepare()
     run.load("company")
     run.load("contact")
-    contact = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.entity == "contact")
+    contact = next(r for r in sqlite_store.records.of_run(run.ref.run_key) if r.entity == "contact")
     assert contact.status is RecordStatus.WAITING
     assert contact.error == "waits for company C1, which is rejected: company C1: the name is blank"
     assert run.commit().moved
@@ -240,19 +249,12 @@ def test_records_equal_to_the_last_load_are_unchanged_and_cost_no_call(sqlite_st
     second.extracted = engine.extract(flow, sqlite_store, second.info, second.actor("extract"), second.plan)
     counts = engine.map_records(flow, sqlite_store, second.ref.run_key, second.actor("map")).counts
     assert counts == {"unchanged": 7, "mapped": 1}
-    assert (
-        engine.order_entity(
-            flow,
-            sqlite_store,
-            second.ref.run_key,
-            "contact",
-            max_map_length=1024,
-            actor=second.actor("order"),
-        )
-        == []
+    contacts = engine.order_entity(
+        flow, sqlite_store, second.ref, "contact", max_map_length=1024, actor=second.actor("order")
     )
+    assert contacts.batches == []
     engine.order_entity(
-        flow, sqlite_store, second.ref.run_key, "company", max_map_length=1024, actor=second.actor("order")
+        flow, sqlite_store, second.ref, "company", max_map_length=1024, actor=second.actor("order")
     )
     second.load("company")
     assert world.calls[calls_before:] == [("company", ["C3"])]
@@ -282,16 +284,16 @@ def test_an_unchanged_record_loads_again_when_its_prerequisite_moved_to_another_
     calls_before = len(world.calls)
     for entity in ("company", "contact"):
         for batch in engine.order_entity(
-            flow, sqlite_store, second.ref.run_key, entity, max_map_length=1024, actor=second.actor("order")
-        ):
+            flow, sqlite_store, second.ref, entity, max_map_length=1024, actor=second.actor("order")
+        ).batches:
             second.load(entity, batch)
 
     assert world.calls[calls_before:] == [("company", ["C1"]), ("contact", ["P1"])]
     assert world.target[("contact", "P1")]["company_id"] == "co-C1-merged"
-    statuses = {r.key: r.status for r in sqlite_store.records_of_run(second.ref.run_key)}
+    statuses = {r.key: r.status for r in sqlite_store.records.of_run(second.ref.run_key)}
     assert {key for key, status in statuses.items() if status is RecordStatus.LOADED} == {"C1", "P1"}
     assert {"C2", "P2"} <= {key for key, status in statuses.items() if status is RecordStatus.UNCHANGED}
-    history = sqlite_store.record_history(flow="relinked", entity="contact", key="P1")
+    history = sqlite_store.audit.history(flow="relinked", entity="contact", key="P1")
     relink = [event for _, events in history for event in events if event.action == "relink"]
     assert [event.error for event in relink] == ["company C1 is now co-C1-merged in the target (was co-C1)"]
 
@@ -323,7 +325,7 @@ def test_a_rejected_record_does_not_stop_the_run_and_keeps_an_actionable_reason(
     run.load("company")
     run.load("contact")
     assert run.commit().moved
-    rejected = next(r for r in sqlite_store.records_of_run(run.ref.run_key) if r.key == "P5")
+    rejected = next(r for r in sqlite_store.records.of_run(run.ref.run_key) if r.key == "P5")
     assert rejected.status is RecordStatus.REJECTED
     assert rejected.error == "contact P5: e-mail 'eve at example.com' has no '@'; correct it in JDE"
 
@@ -344,11 +346,11 @@ def test_extracting_again_in_the_same_run_keeps_loaded_records_and_restages_chan
 def test_a_load_call_that_raises_fails_its_records_and_three_in_a_row_stop_the_task(sqlite_store, world):
     flow = make_toy_flow("raising_load", world, call_batch_size=1)
 
-    def broken_load(entity, records):
-        world.calls.append((entity, [r.key for r in records]))
+    def broken_load(records):
+        world.calls.append(("company", [r.key for r in records]))
         raise ConnectionError("target unreachable")
 
-    object.__setattr__(flow, "load", broken_load)
+    flow = with_entity(flow, "company", load=broken_load)
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.prepare()
     with pytest.raises(
@@ -356,7 +358,7 @@ def test_a_load_call_that_raises_fails_its_records_and_three_in_a_row_stop_the_t
     ):
         run.load("company")
     assert len(world.calls) == 3
-    errors = {r.key: r.error for r in sqlite_store.records_of_run(run.ref.run_key) if r.entity == "company"}
+    errors = {r.key: r.error for r in sqlite_store.records.of_run(run.ref.run_key) if r.entity == "company"}
     assert errors["C1"] == "ConnectionError: target unreachable"
     assert errors["C4"] is None
 
@@ -365,40 +367,42 @@ def test_every_load_call_finds_the_outcomes_of_the_calls_before_it_saved(sqlite_
     flow = make_toy_flow("saved_before_next", world, call_batch_size=1)
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     loaded_when_called: list[int] = []
-    toy_load = flow.load
+    load = toy_load(world)
 
-    def watching_load(entity, records):
+    def watching_load(records):
         statuses = run.statuses()
-        loaded_when_called.append(sum(s == "loaded" for (e, _), s in statuses.items() if e == entity))
-        return toy_load(entity, records)
+        loaded_when_called.append(sum(s == "loaded" for (e, _), s in statuses.items() if e == "company"))
+        return load("company", records)
 
-    object.__setattr__(flow, "load", watching_load)
+    run.flow = with_entity(flow, "company", load=watching_load)
     run.prepare()
     assert run.load("company").loaded == 4
     assert loaded_when_called == [0, 1, 2, 3]
 
 
 def test_an_outcome_missing_from_the_load_result_fails_that_record(sqlite_store, world):
-    flow = make_toy_flow("missing_outcome", world)
-    object.__setattr__(flow, "load", lambda entity, records: {})
+    flow = with_entity(make_toy_flow("missing_outcome", world), "company", load=lambda records: {})
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.prepare()
     with pytest.raises(LoadIncomplete):
         run.load("company")
-    record = sqlite_store.records_of_run(run.ref.run_key)[0]
-    assert record.error == "load('company') returned no outcome for this record"
+    record = sqlite_store.records.of_run(run.ref.run_key)[0]
+    assert record.error == "company: the load returned no outcome for this record"
 
 
 def test_dependencies_on_an_entity_not_declared_as_depends_on_are_refused(sqlite_store, world):
-    flow = make_toy_flow("bad_deps", world)
-    object.__setattr__(flow, "dependencies", lambda record: [Prerequisite("contact", "P1")])
+    flow = with_entity(
+        make_toy_flow("bad_deps", world),
+        "company",
+        prerequisites=lambda record: [Prerequisite("contact", "P1")],
+    )
     run = Run(flow, sqlite_store, DictVariables(), "run1")
     run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
     run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
     engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
     with pytest.raises(CallableContractError, match="entity company does not declare depends_on 'contact'"):
         engine.order_entity(
-            flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024, actor=run.actor("order")
+            flow, sqlite_store, run.ref, "company", max_map_length=1024, actor=run.actor("order")
         )
 
 
@@ -411,18 +415,14 @@ def test_batches_stay_within_the_flow_cap_and_max_map_length(sqlite_store):
     run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
     run.extracted = engine.extract(flow, sqlite_store, run.info, run.actor("extract"), run.plan)
     engine.map_records(flow, sqlite_store, run.ref.run_key, run.actor("map"))
-    assert engine.order_entity(
-        flow, sqlite_store, run.ref.run_key, "company", max_map_length=1024, actor=run.actor("order")
-    ) == [
-        0,
-        1,
-        2,
-        3,
-        4,
-    ]
-    assert engine.order_entity(
-        flow, sqlite_store, run.ref.run_key, "company", max_map_length=3, actor=run.actor("order")
-    ) == [0, 1, 2]
+    first = engine.order_entity(
+        flow, sqlite_store, run.ref, "company", max_map_length=1024, actor=run.actor("order")
+    )
+    assert first.batches == [0, 1, 2, 3, 4]
+    second = engine.order_entity(
+        flow, sqlite_store, run.ref, "company", max_map_length=3, actor=run.actor("order")
+    )
+    assert second.batches == [0, 1, 2]
     for batch in range(3):
         run.load("company", batch=batch)
     assert sorted(world.posted("company")) == sorted(f"C{n:03}" for n in range(45))
@@ -451,7 +451,7 @@ def test_replay_remaps_from_the_stored_source_loads_and_appends_to_the_history(s
     manifest = engine.replay(flow, sqlite_store, ids, actor_for(replay_run, "replay_records", try_number=2))
     assert manifest.loads[0].loaded == 1
     assert world.target[("contact", "P5")]["email"] == "eve@example.com"
-    [(record, events)] = sqlite_store.record_history(flow="replayed", entity="contact", key="P5")
+    [(record, events)] = sqlite_store.audit.history(flow="replayed", entity="contact", key="P5")
     assert record.status is RecordStatus.LOADED
     assert [e.action for e in events] == ["stage", "map", "replay-map", "replay-map", "replay-load"]
     assert events[-1].actor == "mlconn_replay/manual__1/replay_records try 2"

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from airflow_provider_mlconn.sync.errors import FlowDefinitionError
-from airflow_provider_mlconn.sync.flow import Entity, Flow, Stream
+from airflow_provider_mlconn.sync.flow import Entity, Flow, Stream, WriteMode
 from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Verdict, load_stages, readiness
 from airflow_provider_mlconn.sync.registry import get_flow
 from tests.support.sync import make_toy_flow
@@ -98,6 +98,11 @@ def noop(*args):
     return {}
 
 
+def entity(name, target, **options):
+    """An entity whose behaviour does not matter to the test (a declaration check)."""
+    return Entity(name, target, key="key", write=WriteMode.UPSERT, map=noop, load=noop, **options)
+
+
 def stream(name="changes"):
     return Stream(name, extract=lambda window, writer: None)
 
@@ -107,24 +112,24 @@ def test_a_flow_with_an_entity_cycle_is_refused_when_declared():
         Flow(
             name="looped",
             streams=(stream(),),
-            entities=(Entity("a", "hubspot", depends_on=("b",)), Entity("b", "hubspot", depends_on=("a",))),
-            map=noop,
-            load=noop,
+            entities=(entity("a", "hubspot", depends_on=("b",)), entity("b", "hubspot", depends_on=("a",))),
         )
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Entity("Contact", "hubspot"), "entity name 'Contact'"),
-        (lambda: Entity("contact", "hubspot", call_batch_size=200, task_batch_size=100), "call_batch_size"),
+        (lambda: entity("Contact", "hubspot"), "entity name 'Contact'"),
+        (lambda: entity("contact", "hubspot", call_batch_size=200, task_batch_size=100), "call_batch_size"),
+        (
+            lambda: Entity("invoice", "jde", key="VR01", write=WriteMode.CREATE_ONCE, map=noop, load=noop),
+            "creates once .* needs confirm",
+        ),
         (lambda: Stream("F0101.UPMJ", extract=noop), "letters, digits"),
         (lambda: Stream("F0101", extract=noop, source_timezone="Mars/Olympus"), "not an IANA time zone"),
         (lambda: Stream("F0101", extract=noop, initial_start=datetime(2025, 1, 1)), "time zone"),
         (
-            lambda: Flow(
-                name="dup", streams=(stream(), stream()), entities=(Entity("a", "jde"),), map=noop, load=noop
-            ),
+            lambda: Flow(name="dup", streams=(stream(), stream()), entities=(entity("a", "jde"),)),
             r"stream \['changes'\] twice",
         ),
     ],
@@ -135,14 +140,14 @@ def test_wrong_declarations_say_what_is_wrong(make, message):
 
 
 def test_entities_default_to_the_pool_of_their_target():
-    assert Entity("company", "hubspot").pool_name == "mlconn_hubspot"
-    assert Entity("invoice", "jde", pool="jde_orchestrations").pool_name == "jde_orchestrations"
-    assert Entity("ticket", "zendesk", pool="default_pool").pool_name == "default_pool"
+    assert entity("company", "hubspot").pool_name == "mlconn_hubspot"
+    assert entity("invoice", "jde", pool="jde_orchestrations").pool_name == "jde_orchestrations"
+    assert entity("ticket", "zendesk", pool="default_pool").pool_name == "default_pool"
 
 
 def test_a_target_without_a_created_pool_needs_an_explicit_pool():
     with pytest.raises(FlowDefinitionError, match="no pool is created for target 'zendesk'"):
-        Entity("ticket", "zendesk")
+        entity("ticket", "zendesk")
 
 
 def test_flows_register_by_name_and_an_unknown_name_lists_the_known_ones():

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from airflow_provider_mlconn.jde.dates import JDE_STAMP
 from airflow_provider_mlconn.sync import engine
 from airflow_provider_mlconn.sync.errors import FlowDefinitionError, WindowError
-from airflow_provider_mlconn.sync.flow import Entity, Flow, RecordStatus, Stream
-from airflow_provider_mlconn.sync.watermarks import WatermarkKind, WindowMode, watermark_variable
-from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, toy_extract, toy_load, toy_map
+from airflow_provider_mlconn.sync.flow import Flow, RecordStatus, Stream
+from airflow_provider_mlconn.sync.watermarks import WindowMode, watermark_variable
+from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, toy_entities, toy_extract
 
 pytestmark = pytest.mark.unit
 
@@ -35,9 +36,7 @@ def _flow(name: str, world: ToyWorld, seen: list, **stream_options) -> Flow:
     return Flow(
         name=name,
         streams=(Stream("changes", extract=extract, **stream_options),),
-        entities=(Entity("company", target="hubspot", asset_uri="hubspot://crm/companies"),),
-        map=toy_map(world),
-        load=toy_load(world),
+        entities=toy_entities(world)[:1],
         safety_lag=timedelta(0),
     )
 
@@ -56,7 +55,7 @@ def test_a_dry_run_maps_everything_loads_nothing_and_keeps_the_watermark(sqlite_
     flow = _flow("dry_run_flow", world, seen)
     _, ref, plan, extracted = _run(flow, sqlite_store, variables, "dry", dry_run=True)
     assert plan.dry_run
-    statuses = {r.key: r.status for r in sqlite_store.records_of_run(ref.run_key)}
+    statuses = {r.key: r.status for r in sqlite_store.records.of_run(ref.run_key)}
     assert statuses == {"C1": RecordStatus.MAPPED, "C2": RecordStatus.MAPPED, "C3": RecordStatus.MAPPED}
     manifest = engine.commit_watermarks(
         flow, sqlite_store, variables, run_key=ref.run_key, plan=plan, extract_manifest=extracted, now=NOW
@@ -74,7 +73,7 @@ def test_a_full_resync_reads_from_the_beginning_whatever_the_watermark(sqlite_st
     flow = _flow("resync_flow", world, seen)
     _, ref, _plan, _ = _run(flow, sqlite_store, variables, "resync", full_resync=True)
     assert seen[-1].start is None and seen[-1].mode is WindowMode.RANGE
-    assert {r.key for r in sqlite_store.records_of_run(ref.run_key)} == {"C1", "C2", "C3"}
+    assert {r.key for r in sqlite_store.records.of_run(ref.run_key)} == {"C1", "C2", "C3"}
     _run(flow, sqlite_store, variables, "incremental")
     assert seen[-1].start == T0 + timedelta(hours=1) - flow.overlap
 
@@ -107,15 +106,15 @@ def test_the_source_time_zone_is_resolved_when_the_run_plans_not_when_the_dag_is
         calls.append("asked")
         return "America/Chicago"
 
-    flow = _flow("zone_flow", _world(), [], kind=WatermarkKind.JDE_DATE_TIME, timezone_from=zone)
+    flow = _flow("zone_flow", _world(), [], codec=JDE_STAMP, timezone_from=zone)
     assert calls == []
     _info, ref, plan, extracted = _run(flow, sqlite_store, DictVariables(), "zone")
     assert calls == ["asked"]
     assert plan.windows["changes"]["source_timezone"] == "America/Chicago"
     variables = DictVariables()
     for entity_batch in engine.order_entity(
-        flow, sqlite_store, ref.run_key, "company", max_map_length=16, actor=actor_for(ref, "order")
-    ):
+        flow, sqlite_store, ref, "company", max_map_length=16, actor=actor_for(ref, "order")
+    ).batches:
         engine.load_batch(
             flow,
             sqlite_store,

@@ -16,7 +16,7 @@ from airflow_provider_mlconn.sync.errors import StoreConfigurationError
 from airflow_provider_mlconn.sync.flow import RecordStatus, Rejection
 from airflow_provider_mlconn.sync.schema import LATEST_VERSION, applied_version
 from airflow_provider_mlconn.sync.store import MappingResult, OutcomeRow, RunRef, Store, store_settings
-from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow
+from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow, with_entity
 
 pytestmark = pytest.mark.unit
 
@@ -43,9 +43,9 @@ def test_customer_email_is_not_in_the_raw_database_file(tmp_path, fernet_key):
     plan = engine.plan_windows(flow, info, DictVariables(), now=T0 + timedelta(hours=1))
     engine.extract(flow, store, info, actor_for(RUN, "extract"), plan)
     engine.map_records(flow, store, "dag/run1", actor_for(RUN, "map"))
-    contact = next(r for r in store.records_of_run("dag/run1") if r.key == "KEY-IN-CLEAR-4242")
-    store.save_outcomes(
-        store.claim(owner="x", ids=[contact.id]),
+    contact = next(r for r in store.records.of_run("dag/run1") if r.key == "KEY-IN-CLEAR-4242")
+    store.claims.save_outcomes(
+        store.claims.claim(owner="x", ids=[contact.id]),
         [OutcomeRow(contact.id, RecordStatus.FAILED, True, error=f"HTTP 400: {EMAIL} is invalid")],
         actor_for(RUN, "load"),
         action="load",
@@ -56,13 +56,13 @@ def test_customer_email_is_not_in_the_raw_database_file(tmp_path, fernet_key):
     assert EMAIL.encode() not in raw
     assert b"alice.customer" not in raw
     assert b"bob at example.com" not in raw
-    decrypted = next(r for r in store.records_of_run("dag/run1") if r.key == "KEY-IN-CLEAR-4242")
+    decrypted = next(r for r in store.records.of_run("dag/run1") if r.key == "KEY-IN-CLEAR-4242")
     assert decrypted.source["email"] == EMAIL
     assert decrypted.payload == {"email": EMAIL, "jde_contact": "KEY-IN-CLEAR-4242"}
     assert decrypted.error == f"HTTP 400: {EMAIL} is invalid"
-    [(_, events)] = store.record_history(flow="at_rest", entity="contact", key="KEY-IN-CLEAR-4242")
+    [(_, events)] = store.audit.history(flow="at_rest", entity="contact", key="KEY-IN-CLEAR-4242")
     assert events[-1].error == f"HTTP 400: {EMAIL} is invalid"
-    rejected = next(r for r in store.records_of_run("dag/run1") if r.key == "P2")
+    rejected = next(r for r in store.records.of_run("dag/run1") if r.key == "P2")
     assert "bob at example.com" in (rejected.error or "")
     store.dispose()
 
@@ -116,7 +116,7 @@ def test_staging_the_same_payload_twice_is_a_no_op_and_a_changed_one_is_staged_a
     writer.stage("company", 2, {"name": "Beta GmbH"})
     writer.flush()
     assert (writer.counts.new, writer.counts.same, writer.counts.changed) == (2, 1, 1)
-    records = sqlite_store.records_of_run(RUN.run_key)
+    records = sqlite_store.records.of_run(RUN.run_key)
     assert [(r.key, r.source) for r in records] == [("1", {"name": "Acme"}), ("2", {"name": "Beta GmbH"})]
 
 
@@ -133,38 +133,38 @@ def stage_mapped(store: Store, count: int) -> list[int]:
     for number in range(count):
         writer.stage("company", number, {"n": number})
     writer.flush()
-    records = store.records_of_run(RUN.run_key)
-    store.save_mapping(
+    records = store.records.of_run(RUN.run_key)
+    store.records.save_mapping(
         [
             MappingResult(r.id, RecordStatus.MAPPED, 0, payload={"n": r.key}, payload_hash="h")
             for r in records
         ],
         actor_for(RUN, "map"),
     )
-    store.save_order([(r.id, 0, []) for r in records])
+    store.records.save_order([(r.id, 0, []) for r in records])
     return [r.id for r in records]
 
 
 def claimed(store: Store, token: str) -> list[str]:
-    return [r.key for chunk in store.iter_records(claim_token=token) for r in chunk]
+    return [r.key for chunk in store.records.iter(claim_token=token) for r in chunk]
 
 
 def test_a_claimed_record_is_not_claimed_by_another_owner_until_released(sqlite_store):
     stage_mapped(sqlite_store, 3)
-    first = sqlite_store.claim(owner="dag/run/company.load/0", run_key=RUN.run_key, batch=0)
-    second = sqlite_store.claim(owner="mlconn_replay/r/replay_records/-1", run_key=RUN.run_key)
+    first = sqlite_store.claims.claim(owner="dag/run/company.load/0", run_key=RUN.run_key, batch=0)
+    second = sqlite_store.claims.claim(owner="mlconn_replay/r/replay_records/-1", run_key=RUN.run_key)
     assert claimed(sqlite_store, first) == ["0", "1", "2"]
     assert claimed(sqlite_store, second) == []
-    sqlite_store.release(first)
-    third = sqlite_store.claim(owner="mlconn_replay/r/replay_records/-1", run_key=RUN.run_key)
+    sqlite_store.claims.release(first)
+    third = sqlite_store.claims.claim(owner="mlconn_replay/r/replay_records/-1", run_key=RUN.run_key)
     assert claimed(sqlite_store, third) == ["0", "1", "2"]
 
 
 def test_a_later_try_of_the_same_task_takes_over_its_own_claims_at_once(sqlite_store):
     stage_mapped(sqlite_store, 2)
     owner = "dag/run/company.load/0"
-    crashed_try = sqlite_store.claim(owner=owner, run_key=RUN.run_key)
-    retry = sqlite_store.claim(owner=owner, run_key=RUN.run_key)
+    crashed_try = sqlite_store.claims.claim(owner=owner, run_key=RUN.run_key)
+    retry = sqlite_store.claims.claim(owner=owner, run_key=RUN.run_key)
     assert claimed(sqlite_store, crashed_try) == []
     assert claimed(sqlite_store, retry) == ["0", "1"]
 
@@ -172,8 +172,8 @@ def test_a_later_try_of_the_same_task_takes_over_its_own_claims_at_once(sqlite_s
 def test_a_claim_older_than_the_claim_timeout_is_taken_over(tmp_path, fernet_key):
     store = Store(f"sqlite:///{tmp_path / 's.db'}", PayloadCipher(fernet_key), claim_timeout=timedelta(0))
     stage_mapped(store, 1)
-    dead = store.claim(owner="worker-a", run_key=RUN.run_key)
-    alive = store.claim(owner="worker-b", run_key=RUN.run_key)
+    dead = store.claims.claim(owner="worker-a", run_key=RUN.run_key)
+    alive = store.claims.claim(owner="worker-b", run_key=RUN.run_key)
     assert claimed(store, dead) == []
     assert claimed(store, alive) == ["0"]
     store.dispose()
@@ -181,16 +181,16 @@ def test_a_claim_older_than_the_claim_timeout_is_taken_over(tmp_path, fernet_key
 
 def test_an_outcome_is_not_written_by_a_worker_that_lost_its_claim(sqlite_store):
     [record_id] = stage_mapped(sqlite_store, 1)
-    token = sqlite_store.claim(owner="a", run_key=RUN.run_key)
-    sqlite_store.release(token)
-    saved = sqlite_store.save_outcomes(
+    token = sqlite_store.claims.claim(owner="a", run_key=RUN.run_key)
+    sqlite_store.claims.release(token)
+    saved = sqlite_store.claims.save_outcomes(
         token,
         [OutcomeRow(record_id, RecordStatus.LOADED, True, "r-1", "created")],
         actor_for(RUN, "l"),
         action="load",
     )
     assert saved == 0
-    assert sqlite_store.records_of_run(RUN.run_key)[0].status is RecordStatus.MAPPED
+    assert sqlite_store.records.of_run(RUN.run_key)[0].status is RecordStatus.MAPPED
 
 
 def test_the_id_map_keeps_the_newest_load_of_a_key(sqlite_store):
@@ -200,20 +200,20 @@ def test_the_id_map_keeps_the_newest_load_of_a_key(sqlite_store):
         writer = sqlite_store.staging_writer(run, actor_for(run, "extract"), entities=["company"])
         writer.stage("company", 7, {"name": run.run_id})
         writer.flush()
-        [record] = sqlite_store.records_of_run(run.run_key)
-        sqlite_store.save_mapping(
+        [record] = sqlite_store.records.of_run(run.run_key)
+        sqlite_store.records.save_mapping(
             [MappingResult(record.id, RecordStatus.MAPPED, 0, payload={}, payload_hash=run.run_id)],
             actor_for(run, "map"),
         )
         ids.append(record.id)
     older, newer = ids
     for record_id, remote_id in ((newer, "id-new"), (older, "id-old")):
-        token = sqlite_store.claim(owner="a", ids=[record_id])
+        token = sqlite_store.claims.claim(owner="a", ids=[record_id])
         outcome = OutcomeRow(record_id, RecordStatus.LOADED, True, remote_id, "updated")
-        sqlite_store.save_outcomes(token, [outcome], actor_for(RUN, "load"), action="load")
-    entry = sqlite_store.id_map_entries("flow", "company", ["7"])["7"]
+        sqlite_store.claims.save_outcomes(token, [outcome], actor_for(RUN, "load"), action="load")
+    entry = sqlite_store.id_map.entries("flow", "company", ["7"])["7"]
     assert (entry.remote_id, entry.last_loaded_hash, entry.last_record_id) == ("id-new", "run2", newer)
-    assert sqlite_store.source_key_for("flow", "company", "id-new") == "7"
+    assert sqlite_store.id_map.source_key_for("flow", "company", "id-new") == "7"
 
 
 def test_store_settings_come_from_the_connection_or_default_to_sqlite_under_airflow_home(
@@ -254,20 +254,19 @@ def test_only_sqlite_and_postgresql_urls_are_accepted(fernet_key):
 def test_rejection_reason_from_a_load_keeps_the_record_out_of_retries(sqlite_store):
     world = ToyWorld()
     world.company("C1", "Acme", T0)
-    flow = make_toy_flow("load_rejects", world)
-    object.__setattr__(
-        flow, "load", lambda entity, records: {r.key: Rejection("name is taken") for r in records}
+    flow = with_entity(
+        make_toy_flow("load_rejects", world),
+        "company",
+        load=lambda records: {r.key: Rejection("name is taken") for r in records},
     )
     info = engine.RunInfo(dag_id="dag", run_id="run9", data_interval_end=T0 + timedelta(hours=1))
     run = info.ref(flow)
     plan = engine.plan_windows(flow, info, DictVariables(), now=T0 + timedelta(hours=1))
     engine.extract(flow, sqlite_store, info, actor_for(run, "extract"), plan)
     engine.map_records(flow, sqlite_store, run.run_key, actor_for(run, "map"))
-    engine.order_entity(
-        flow, sqlite_store, run.run_key, "company", max_map_length=10, actor=actor_for(run, "order")
-    )
+    engine.order_entity(flow, sqlite_store, run, "company", max_map_length=10, actor=actor_for(run, "order"))
     manifest = engine.load_batch(
         flow, sqlite_store, run_key=run.run_key, entity_name="company", batch=0, actor=actor_for(run, "load")
     )
     assert manifest.rejected == 1
-    assert json.loads(json.dumps(sqlite_store.status_counts(run.run_key))) == {"rejected": 1}
+    assert json.loads(json.dumps(sqlite_store.runs.status_counts(run.run_key))) == {"rejected": 1}

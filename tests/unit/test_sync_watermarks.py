@@ -7,16 +7,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_mlconn.jde.dates import JDE_STAMP, JdeTimestamp, stamp_instant, window_stamps
 from airflow_provider_mlconn.sync.errors import WatermarkValueError, WindowError
 from airflow_provider_mlconn.sync.watermarks import (
-    WatermarkKind,
+    ISO_INSTANT,
     Window,
     WindowMode,
     WindowSettings,
     decode_watermark,
     encode_watermark,
-    jde_instant,
-    jde_timestamp,
     next_watermark,
     plan_window,
     resolve_window_settings,
@@ -33,7 +32,7 @@ SETTINGS = WindowSettings(overlap=timedelta(minutes=10), safety_lag=timedelta(mi
 def plan(**overrides):
     arguments = {
         "stream": "F0101",
-        "kind": WatermarkKind.ISO_TIMESTAMP,
+        "kind": ISO_INSTANT.name,
         "watermark": None,
         "initial_start": None,
         "settings": SETTINGS,
@@ -119,11 +118,11 @@ def test_naive_times_are_refused():
 
 
 def incremental(start, end):
-    return Window("s", WatermarkKind.ISO_TIMESTAMP, start, end, WindowMode.INCREMENTAL)
+    return Window("s", ISO_INSTANT.name, start, end, WindowMode.INCREMENTAL)
 
 
 def ranged(start, end):
-    return Window("s", WatermarkKind.ISO_TIMESTAMP, start, end, WindowMode.RANGE)
+    return Window("s", ISO_INSTANT.name, start, end, WindowMode.RANGE)
 
 
 H = [datetime(2026, 5, 2, hour, tzinfo=UTC) for hour in range(24)]
@@ -160,60 +159,65 @@ def test_no_change_seen_leaves_the_watermark():
 
 
 def test_jde_julian_date_and_time_round_trip_in_the_server_time_zone():
-    stamp = jde_timestamp(datetime(2024, 1, 15, 14, 30, 15, tzinfo=UTC), "UTC")
+    stamp = JdeTimestamp.from_datetime(datetime(2024, 1, 15, 14, 30, 15, tzinfo=UTC), UTC)
     assert (stamp.julian, stamp.hhmmss) == (124015, 143015)
-    chicago = jde_instant(126122, 83012, "America/Chicago")
+    chicago = stamp_instant(126122, 83012, "America/Chicago")
     assert chicago == datetime(2026, 5, 2, 13, 30, 12, tzinfo=UTC)
-    assert jde_instant("20260502", 83012, "America/Chicago") == chicago
-    back = jde_timestamp(chicago, "America/Chicago")
+    assert stamp_instant("20260502", 83012, "America/Chicago") == chicago
+    _, back = window_stamps(None, chicago, "America/Chicago")
     assert (back.julian, back.hhmmss) == (126122, 83012)
 
 
 @pytest.mark.parametrize(("date", "time"), [(0, 0), (126367, 0), (126001, 246000), (126001, 126100)])
 def test_impossible_jde_values_are_refused(date, time):
+    with pytest.raises(ValueError):
+        stamp_instant(date, time, "UTC")
     with pytest.raises(WatermarkValueError):
-        jde_instant(date, time, "UTC")
+        decode_watermark(json.dumps({"date": date, "time": time}), variable="v", codec=JDE_STAMP)
 
 
 def test_jde_window_gives_upmj_upmt_bounds():
     window = Window(
         "F0101",
-        WatermarkKind.JDE_DATE_TIME,
+        JDE_STAMP.name,
         datetime(2026, 5, 2, 13, 0, tzinfo=UTC),
         datetime(2026, 5, 2, 14, 0, tzinfo=UTC),
         WindowMode.INCREMENTAL,
         "America/Chicago",
     )
-    assert window.to_manifest()["start_jde"] == [126122, 80000]
-    assert (window.end_jde.julian, window.end_jde.hhmmss) == (126122, 90000)
-    assert str(window.start_jde) == "20260502 080000"
-    assert window.contains(window.from_jde(126122, 85959))
-    assert not window.contains(window.from_jde(126122, 90000))
-    assert Window.from_manifest(window.to_manifest()) == window
+    manifest = window.to_manifest(JDE_STAMP)
+    assert (manifest["start_in_source"]["date"], manifest["start_in_source"]["time"]) == (126122, 80000)
+    start, end = window_stamps(window.start, window.end, window.source_timezone)
+    assert (end.julian, end.hhmmss) == (126122, 90000)
+    assert str(start) == "20260502 080000"
+    assert window.contains(stamp_instant(126122, 85959, window.source_timezone))
+    assert not window.contains(stamp_instant(126122, 90000, window.source_timezone))
+    assert Window.from_manifest(manifest) == window
 
 
 def test_jde_watermark_variable_is_readable_json_with_the_pair():
     text = encode_watermark(
         datetime(2026, 5, 2, 13, 30, 12, tzinfo=UTC),
-        kind=WatermarkKind.JDE_DATE_TIME,
+        codec=JDE_STAMP,
         source_timezone="America/Chicago",
         updated_by="dag/run",
     )
     value = json.loads(text)
+    assert value["kind"] == "jde"
     assert value["date"] == 126122
     assert value["time"] == 83012
     assert value["local"] == "2026-05-02 08:30:12"
-    decoded = decode_watermark(text, variable="v", kind=WatermarkKind.JDE_DATE_TIME, source_timezone="UTC")
+    decoded = decode_watermark(text, variable="v", codec=JDE_STAMP, source_timezone="UTC")
     assert decoded == datetime(2026, 5, 2, 13, 30, 12, tzinfo=UTC)
 
 
 def test_a_person_may_write_the_watermark_as_a_pair_or_a_bare_instant():
-    assert decode_watermark(
-        '{"date": 126122, "time": 0}', variable="v", kind=WatermarkKind.JDE_DATE_TIME
-    ) == datetime(2026, 5, 2, tzinfo=UTC)
-    assert decode_watermark(
-        "2026-05-02T08:30:12Z", variable="v", kind=WatermarkKind.ISO_TIMESTAMP
-    ) == datetime(2026, 5, 2, 8, 30, 12, tzinfo=UTC)
+    assert decode_watermark('{"date": 126122, "time": 0}', variable="v", codec=JDE_STAMP) == datetime(
+        2026, 5, 2, tzinfo=UTC
+    )
+    assert decode_watermark("2026-05-02T08:30:12Z", variable="v", codec=ISO_INSTANT) == datetime(
+        2026, 5, 2, 8, 30, 12, tzinfo=UTC
+    )
 
 
 def test_unreadable_watermark_names_the_variable_and_the_expected_form():
@@ -222,7 +226,7 @@ def test_unreadable_watermark_names_the_variable_and_the_expected_form():
     with pytest.raises(
         WatermarkValueError, match=r"mlconn_watermark__customers__F0101 holds 'yesterday'.*Write"
     ):
-        decode_watermark("yesterday", variable=name, kind=WatermarkKind.ISO_TIMESTAMP)
+        decode_watermark("yesterday", variable=name, codec=ISO_INSTANT)
 
 
 def test_window_overrides_run_params_win_over_the_variable_which_wins_over_the_flow():

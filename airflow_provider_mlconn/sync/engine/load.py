@@ -1,0 +1,396 @@
+"""Load: claimed records to the target through their entity, every outcome saved before the next
+call; uncertain writes confirmed before they are ever sent again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_mlconn.sync.engine.manifests import LoadManifest
+from airflow_provider_mlconn.sync.errors import CallableContractError, LoadBlocked, LoadIncomplete
+from airflow_provider_mlconn.sync.flow import Entity, Flow
+from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Verdict, readiness
+from airflow_provider_mlconn.sync.records import (
+    PENDING_LOAD,
+    Absent,
+    Failed,
+    Loaded,
+    LoadRecord,
+    Operation,
+    Prerequisite,
+    RecordStatus,
+    Rejection,
+    Uncertain,
+    WriteMode,
+)
+from airflow_provider_mlconn.sync.store import (
+    Actor,
+    JournalEntry,
+    JournalSettlement,
+    OutcomeRow,
+    Store,
+    StoredRecord,
+    WaitPolicy,
+)
+
+log = logging.getLogger(__name__)
+
+#: After this many load calls in a row raise, a task stops calling and leaves the rest for a retry.
+MAX_CONSECUTIVE_CALL_ERRORS = 3
+
+
+def load_batch(
+    flow: Flow, store: Store, *, run_key: str, entity_name: str, batch: int, actor: Actor
+) -> LoadManifest:
+    """Load the batch's records that are not loaded yet; raise after persisting if any did not load."""
+    entity = flow.entity(entity_name)
+    manifest = LoadManifest(run_key=run_key, entity=entity.name, batch=batch)
+    token = store.claims.claim(owner=actor.owner, run_key=run_key, entity=entity.name, batch=batch)
+    try:
+        # Records of the batch another worker holds: their outcome comes from there, not from us.
+        held_elsewhere = store.records.count(
+            run_key=run_key, entity=entity.name, statuses=PENDING_LOAD, batch=batch, not_claimed_by=token
+        )
+        load_claimed(flow, store, entity, token=token, actor=actor, manifest=manifest, action="load")
+    finally:
+        store.claims.release(token)
+    if held_elsewhere:
+        log.warning(
+            "%d records of %s batch %d are claimed by another worker", held_elsewhere, entity.name, batch
+        )
+    manifest.not_attempted += held_elsewhere
+    manifest.retriable_failures += held_elsewhere
+    raise_if_incomplete(manifest, what=f"{entity.name} batch {batch} of {run_key}")
+    return manifest
+
+
+def load_claimed(
+    flow: Flow,
+    store: Store,
+    entity: Entity,
+    *,
+    token: str,
+    actor: Actor,
+    manifest: LoadManifest,
+    action: str,
+) -> None:
+    """Load the claimed records of one entity, ``call_batch_size`` per call.
+
+    Every outcome is saved before the next call. A record whose prerequisite failed is held back
+    (``failed``, no call); one whose prerequisite is rejected or not in the target waits
+    (``waiting``, no call, with the reason). A record with a write of unknown outcome in the
+    journal is first looked up (``entity.confirm``): found, it is ``loaded`` with the found id;
+    absent, it is sent. For an entity that creates on every send, each send is noted in the
+    journal before the call. After ``MAX_CONSECUTIVE_CALL_ERRORS`` raising calls in a row the rest
+    is left as it is (still pending) for a retry.
+
+    While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
+    reads only; prerequisites belong to other entities, which this call does not write), so the
+    target is not kept waiting for the store between calls.
+    """
+    chunks = store.records.iter(
+        claim_token=token, entity=entity.name, statuses=PENDING_LOAD, chunk_size=entity.call_batch_size
+    )
+
+    def prepare() -> _PreparedChunk | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else _prepare_chunk(flow, entity, store, chunk)
+
+    consecutive_errors = 0
+    wait = WaitPolicy(max_wait=flow.max_wait)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
+        upcoming = prefetcher.submit(prepare)
+        while (prepared := upcoming.result()) is not None:
+            upcoming = prefetcher.submit(prepare)
+            if consecutive_errors >= MAX_CONSECUTIVE_CALL_ERRORS:
+                manifest.not_attempted += len(prepared.chunk)
+                manifest.retriable_failures += len(prepared.chunk)
+                continue
+            call = _Call(flow, entity, manifest)
+            call.outcomes.extend(prepared.held_back)
+            call.outcomes.extend(prepared.waiting)
+            manifest.held_back += len(prepared.held_back)
+            manifest.waiting += len(prepared.waiting)
+            to_send = call.confirm(
+                prepared.ready, store.journal.pending(flow.name, entity.name, prepared.keys)
+            )
+            if to_send and entity.write is WriteMode.CREATE_ONCE:
+                store.journal.note_sent(flow.name, entity.name, [(r.key, r.id) for r, _ in to_send], actor)
+            raised = call.send(to_send)
+            consecutive_errors = consecutive_errors + 1 if raised else 0
+            store.claims.save_outcomes(
+                token, call.outcomes, actor, action=action, journal=call.settlement(), wait=wait
+            )
+
+
+@dataclass(frozen=True)
+class _PreparedChunk:
+    """One chunk of claimed records, split by what happens to them now."""
+
+    chunk: list[StoredRecord]
+    #: Held back for a prerequisite that failed in this run (outcome ``failed``, no call).
+    held_back: list[OutcomeRow]
+    #: Waiting for a prerequisite that is rejected or not in the target (outcome ``waiting``).
+    waiting: list[OutcomeRow]
+    ready: list[tuple[StoredRecord, LoadRecord]]
+
+    @property
+    def keys(self) -> list[str]:
+        return [record.key for record, _ in self.ready]
+
+
+def _prepare_chunk(flow: Flow, entity: Entity, store: Store, chunk: list[StoredRecord]) -> _PreparedChunk:
+    states: dict[tuple[str, Prerequisite], PrerequisiteState] = {}
+    for run_key in {record.run_key for record in chunk}:
+        wanted = {p for record in chunk if record.run_key == run_key for p in record.prerequisites}
+        if wanted:
+            for prerequisite, state in store.prerequisites.states(flow.name, run_key, wanted).items():
+                states[(run_key, prerequisite)] = state
+    entries = store.id_map.entries(flow.name, entity.name, [r.key for r in chunk])
+    sharing = store.id_map.keys_by_remote_id(flow.name, entity.name, {e.remote_id for e in entries.values()})
+    held_back: list[OutcomeRow] = []
+    waiting: list[OutcomeRow] = []
+    ready: list[tuple[StoredRecord, LoadRecord]] = []
+    for record in chunk:
+        described = {p.describe(flow.name): p for p in record.prerequisites}
+        verdict = readiness({text: states[(record.run_key, p)] for text, p in described.items()})
+        if verdict.verdict is Verdict.HOLD:
+            held_back.append(
+                OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason)
+            )
+            continue
+        if verdict.verdict is Verdict.WAIT:
+            waiting.append(OutcomeRow(record.id, RecordStatus.WAITING, attempted=False, error=verdict.reason))
+            continue
+        entry = entries.get(record.key)
+        remote_id = entry.remote_id if entry is not None else record.remote_id
+        shared_by = sharing.get(remote_id, set()) if remote_id else set()
+        ready.append(
+            (
+                record,
+                LoadRecord(
+                    entity=record.entity,
+                    key=record.key,
+                    payload=record.payload or {},
+                    source=record.source,
+                    remote_id=remote_id,
+                    prerequisite_ids={p: verdict.remote_ids[text] for text, p in described.items()},
+                    attempt=record.attempts + 1,
+                    remote_id_shared_by=tuple(sorted(shared_by - {record.key})),
+                    operation=record.operation,
+                ),
+            )
+        )
+    return _PreparedChunk(chunk, held_back, waiting, ready)
+
+
+class _Call:
+    """One call's worth of records: confirmations, the send, and the outcomes to save."""
+
+    def __init__(self, flow: Flow, entity: Entity, manifest: LoadManifest) -> None:
+        self.flow = flow
+        self.entity = entity
+        self.manifest = manifest
+        self.outcomes: list[OutcomeRow] = []
+        self.known: set[str] = set()
+        self.uncertain: dict[str, tuple[int, str]] = {}
+
+    def confirm(
+        self, ready: list[tuple[StoredRecord, LoadRecord]], journal: Mapping[str, JournalEntry]
+    ) -> list[tuple[StoredRecord, LoadRecord]]:
+        """Look up the records whose earlier write has no known outcome; returns what to send."""
+        doubtful = [(record, item) for record, item in ready if record.key in journal]
+        to_send = [(record, item) for record, item in ready if record.key not in journal]
+        if not doubtful:
+            return to_send
+        confirm = self.entity.confirm
+        if confirm is None:
+            # Idempotent writes (an upsert on a key): sending again is the confirmation.
+            self.known.update(record.key for record, _ in doubtful)
+            return ready
+        found = _guarded(
+            lambda: confirm([item for _, item in doubtful]),
+            f"confirm of {len(doubtful)} {self.entity.name} records",
+        )
+        for record, item in doubtful:
+            earlier = journal[record.key].describe()
+            result = found.get(record.key) if isinstance(found, Mapping) else None
+            if isinstance(result, Loaded):
+                note = f"an earlier write ({earlier}) had reached the target: confirmed by lookup"
+                if result.note:
+                    note += f"; {result.note}"
+                self.outcomes.append(
+                    OutcomeRow(
+                        record.id,
+                        RecordStatus.LOADED,
+                        False,
+                        str(result.remote_id),
+                        "created",
+                        note,
+                        links=_links(self.flow, item),
+                    )
+                )
+                self.known.add(record.key)
+                self.manifest.loaded += 1
+                self.manifest.confirmed += 1
+                self.manifest.created += 1
+            elif isinstance(result, Absent):
+                to_send.append((record, item))
+            else:
+                why = result.error if isinstance(result, Failed) else str(found)
+                self.outcomes.append(
+                    OutcomeRow(
+                        record.id,
+                        RecordStatus.UNCERTAIN,
+                        False,
+                        error=f"not sent again: the earlier write ({earlier}) could not be confirmed: {why}",
+                    )
+                )
+                self.manifest.uncertain += 1
+                self.manifest.retriable_failures += 1
+        return to_send
+
+    def send(self, items: list[tuple[StoredRecord, LoadRecord]]) -> bool:
+        """Write (or delete) the records; returns True when a call raised."""
+        raised = False
+        for operation, function in (
+            (Operation.WRITE, self.entity.load),
+            (Operation.DELETE, self.entity.delete),
+        ):
+            batch = [(record, item) for record, item in items if item.operation is operation]
+            if not batch:
+                continue
+            if function is None:
+                raise CallableContractError(
+                    f"entity {self.entity.name} has {operation.value} records but no rule"
+                )
+            self.manifest.calls += 1
+            to_call = [item for _, item in batch]
+            results = _guarded(
+                lambda f=function, r=to_call: f(r),
+                f"{operation.value} of {len(batch)} {self.entity.name} records",
+            )
+            if isinstance(results, Exception):
+                raised = True
+                results = {record.key: self._after_raise(results) for record, _ in batch}
+            elif not isinstance(results, Mapping):
+                raise CallableContractError(
+                    f"entity {self.entity.name}: {operation.value} returned {type(results).__name__}; "
+                    "expected a mapping of source key -> Loaded | Failed | Uncertain | Rejection"
+                )
+            self._record(batch, {str(key): value for key, value in results.items()}, operation)
+        return raised
+
+    def _after_raise(self, error: Exception) -> Failed | Uncertain:
+        text = f"{type(error).__name__}: {error}"
+        if self.entity.write is WriteMode.CREATE_ONCE:
+            return Uncertain(f"the call raised after the records were sent: {text}")
+        return Failed(text, retriable=getattr(error, "retriable", True))
+
+    def _record(
+        self, batch: list[tuple[StoredRecord, LoadRecord]], results: Mapping[str, Any], operation: Operation
+    ) -> None:
+        manifest = self.manifest
+        for record, item in batch:
+            result = results.get(record.key)
+            if result is None and self.entity.write is WriteMode.CREATE_ONCE:
+                # The call went out and said nothing of this record: it may have been created.
+                result = Uncertain(f"{self.entity.name}: the load returned no outcome for this record")
+            if isinstance(result, Loaded):
+                deleted = operation is Operation.DELETE
+                change = "deleted" if deleted else ("created" if result.created else "updated")
+                self.outcomes.append(
+                    OutcomeRow(
+                        record.id,
+                        RecordStatus.LOADED,
+                        True,
+                        str(result.remote_id),
+                        change,
+                        result.note,
+                        links=_links(self.flow, item),
+                        deleted=deleted,
+                    )
+                )
+                self.known.add(record.key)
+                manifest.loaded += 1
+                if deleted:
+                    manifest.deleted += 1
+                elif result.created:
+                    manifest.created += 1
+                else:
+                    manifest.updated += 1
+            elif isinstance(result, Rejection):
+                self.outcomes.append(OutcomeRow(record.id, RecordStatus.REJECTED, True, error=result.reason))
+                self.known.add(record.key)
+                manifest.rejected += 1
+            elif isinstance(result, Uncertain) and self.entity.confirm is not None:
+                self.outcomes.append(OutcomeRow(record.id, RecordStatus.UNCERTAIN, True, error=result.error))
+                self.uncertain[record.key] = (record.id, result.error)
+                manifest.uncertain += 1
+                manifest.retriable_failures += 1
+            else:
+                failure = _as_failure(self.entity, result)
+                self.outcomes.append(OutcomeRow(record.id, RecordStatus.FAILED, True, error=failure.error))
+                self.known.add(record.key)
+                manifest.failed += 1
+                if failure.retriable:
+                    manifest.retriable_failures += 1
+
+    def settlement(self) -> JournalSettlement:
+        return JournalSettlement(
+            flow=self.flow.name,
+            entity=self.entity.name,
+            known=frozenset(self.known),
+            uncertain=dict(self.uncertain),
+        )
+
+
+def _as_failure(entity: Entity, result: Any) -> Failed:
+    if isinstance(result, Failed):
+        return result
+    if isinstance(result, Uncertain):
+        # No lookup exists for this entity: its writes are idempotent, so a resend is the answer.
+        return Failed(result.error)
+    if result is None:
+        return Failed(f"{entity.name}: the load returned no outcome for this record")
+    return Failed(
+        f"{entity.name}: the load returned {type(result).__name__} for this record; expected Loaded, "
+        "Failed, Uncertain or Rejection"
+    )
+
+
+def _links(flow: Flow, item: LoadRecord) -> dict[str, str]:
+    return {
+        prerequisite.describe(flow.name): remote_id
+        for prerequisite, remote_id in item.prerequisite_ids.items()
+    }
+
+
+def _guarded(call: Any, what: str) -> Any:
+    """The call's result, or the exception it raised (logged)."""
+    try:
+        return call()
+    except CallableContractError:
+        raise
+    except Exception as error:
+        log.exception("%s raised", what)
+        return error
+
+
+def raise_if_incomplete(manifest: LoadManifest, *, what: str) -> None:
+    """Raise LoadIncomplete (or LoadBlocked when no retry of this task can help)."""
+    if not manifest.unfinished:
+        return
+    message = (
+        f"{what}: {manifest.loaded} loaded, {manifest.rejected} rejected, {manifest.failed} failed, "
+        f"{manifest.held_back} held back for a prerequisite that failed, {manifest.not_attempted} not "
+        f"attempted, {manifest.uncertain} uncertain (confirmed before any resend), {manifest.waiting} "
+        "waiting for a prerequisite not in the target. "
+        f"Outcomes are saved (`mlconn audit failures --run {manifest.run_key}`); "
+        "a retry loads only what is not loaded."
+    )
+    error_class = LoadIncomplete if manifest.retriable_failures else LoadBlocked
+    raise error_class(message, failed=manifest.failed + manifest.uncertain, held_back=manifest.held_back)

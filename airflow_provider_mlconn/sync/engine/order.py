@@ -1,0 +1,158 @@
+"""Order: an entity's records after the ones they need; deletions a full read found; load batches."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from airflow_provider_mlconn.sync.engine.manifests import OrderManifest
+from airflow_provider_mlconn.sync.errors import CallableContractError
+from airflow_provider_mlconn.sync.flow import Entity, Flow
+from airflow_provider_mlconn.sync.ordering import readiness
+from airflow_provider_mlconn.sync.records import (
+    PENDING_LOAD,
+    MappedRecord,
+    Operation,
+    Prerequisite,
+    RecordStatus,
+)
+from airflow_provider_mlconn.sync.store import Actor, MappingResult, RunRef, Store, StoredRecord
+
+log = logging.getLogger(__name__)
+
+
+def order_entity(
+    flow: Flow,
+    store: Store,
+    run: RunRef,
+    entity_name: str,
+    *,
+    max_map_length: int,
+    actor: Actor,
+    complete: Sequence[str] = (),
+) -> OrderManifest:
+    """Record prerequisites and split the entity's pending records into load batches.
+
+    Runs after the entities it depends on loaded. First, when the run read the entity completely
+    (``complete``) and the entity has a deletion rule, keys the target holds and the source no
+    longer has are staged for it; then unchanged records whose prerequisites now stand for other
+    target records are reopened (``relink``). The batch numbers are what the mapped load task
+    expands over (empty: nothing to load); there are at most the entity's ``max_batches`` and
+    Airflow's ``max_map_length``, batches grow instead.
+    """
+    entity = flow.entity(entity_name)
+    manifest = OrderManifest(run_key=run.run_key, entity=entity.name, batches=[])
+    if entity.delete is not None and entity.name in complete:
+        manifest.deletions = stage_deletions(flow, store, run, entity, actor)
+    manifest.relinked = reopen_relinked(flow, store, run.run_key, entity, actor)
+    pending = store.records.count(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD)
+    if pending == 0:
+        return manifest
+    batches = min(math.ceil(pending / entity.task_batch_size), entity.max_batches, max_map_length)
+    per_batch = math.ceil(pending / batches)
+    ordinal = 0
+    used: set[int] = set()
+    for chunk in store.records.iter(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD):
+        plan = []
+        for record in chunk:
+            batch = min(ordinal // per_batch, batches - 1)
+            plan.append((record.id, batch, prerequisites_of(flow, entity, record)))
+            used.add(batch)
+            ordinal += 1
+        store.records.save_order(plan)
+    manifest.batches = sorted(used)
+    return manifest
+
+
+def stage_deletions(flow: Flow, store: Store, run: RunRef, entity: Entity, actor: Actor) -> int:
+    """Stage the keys the target holds for ``entity`` that this complete read did not see."""
+    seen = store.records.keys_of_run(run.run_key, entity.name)
+    gone = [
+        (key, entry.remote_id, entry.last_loaded_hash)
+        for key, entry in store.id_map.live_entries(flow.name, entity.name)
+        if key not in seen
+    ]
+    staged = store.staging.stage_deletions(run, actor, entity.name, gone)
+    if staged:
+        log.info("%s: %d keys are gone from the source; their deletion rule applies", entity.name, staged)
+    return staged
+
+
+def reopen_relinked(flow: Flow, store: Store, run_key: str, entity: Entity, actor: Actor) -> int:
+    """Load again the run's ``unchanged`` records whose prerequisites now stand for other target
+    records than the ones their last write linked to; returns how many.
+
+    A record is unchanged when its payload equals the last one loaded, but what it links (a
+    contact -> company association, say) also depends on its prerequisites' target ids: when one
+    of them changed (a contact that was linked to another person's record now has its own), the
+    link must be written again. Records loaded before links were recorded are left as they are.
+    """
+    if not entity.depends_on:
+        return 0
+    reopened = 0
+    for chunk in store.records.iter(run_key=run_key, entity=entity.name, statuses=(RecordStatus.UNCHANGED,)):
+        entries = store.id_map.entries(flow.name, entity.name, [record.key for record in chunk])
+        linked = [
+            (record, entries[record.key])
+            for record in chunk
+            if entries.get(record.key) and entries[record.key].last_links
+        ]
+        if not linked:
+            continue
+        wanted = {record.id: prerequisites_of(flow, entity, record) for record, _ in linked}
+        states = store.prerequisites.states(flow.name, run_key, {p for ps in wanted.values() for p in ps})
+        results = []
+        for record, entry in linked:
+            described = {p.describe(flow.name): p for p in wanted[record.id]}
+            verdict = readiness({text: states[p] for text, p in described.items()})
+            if not verdict.ready:
+                continue
+            moved = [
+                f"{text} is now {remote_id} in the target (was {entry.last_links.get(text) or 'absent'})"
+                for text, remote_id in sorted(verdict.remote_ids.items())
+                if entry.last_links.get(text) != remote_id
+            ]
+            if moved:
+                results.append(
+                    MappingResult(
+                        record.id,
+                        RecordStatus.MAPPED,
+                        record.attempts,
+                        payload=record.payload,
+                        payload_hash=record.payload_hash,
+                        error="; ".join(moved),
+                    )
+                )
+        store.records.save_mapping(results, actor, action="relink")
+        reopened += len(results)
+    if reopened:
+        log.info("%s: %d unchanged records load again, their prerequisites moved", entity.name, reopened)
+    return reopened
+
+
+def prerequisites_of(flow: Flow, entity: Entity, record: StoredRecord) -> list[Prerequisite]:
+    """What the record needs in the target first, as its entity declares (none for a deletion)."""
+    if record.operation is Operation.DELETE:
+        return []
+    if record.payload is None:
+        raise CallableContractError(
+            f"{record.entity} {record.key} is {record.status.value} without a payload"
+        )
+    declared = entity.prerequisites(MappedRecord(record.entity, record.key, record.source, record.payload))
+    prerequisites = []
+    for prerequisite in declared or ():
+        if not isinstance(prerequisite, Prerequisite):
+            raise CallableContractError(
+                f"entity {entity.name}: prerequisites() for {record.key} gave {prerequisite!r}; expected "
+                "Prerequisite(entity, key)"
+            )
+        if prerequisite.flow in (None, flow.name) and prerequisite.entity not in entity.depends_on:
+            raise CallableContractError(
+                f"flow {flow.name}: {record.entity} {record.key} needs {prerequisite.entity} "
+                f"{prerequisite.key}, but entity {entity.name} does not declare depends_on "
+                f"{prerequisite.entity!r} (so its records may load first)"
+            )
+        prerequisites.append(replace(prerequisite, key=str(prerequisite.key)))
+    return prerequisites

@@ -1,0 +1,286 @@
+"""Claims and load outcomes: two workers never load the same record, and an outcome is saved only
+while its claim is held.
+
+A load claims its records in one transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
+database write lock on SQLite). A claim older than ``claim_timeout`` is taken over (the worker
+died); the same task instance (a later try) takes its own claims at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
+from airflow_provider_mlconn.sync.records import PENDING_LOAD, RecordStatus
+from airflow_provider_mlconn.sync.schema import records
+from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
+from airflow_provider_mlconn.sync.store.events import append_events, event_row
+from airflow_provider_mlconn.sync.store.id_map import deleted_marker, upsert_entries
+from airflow_provider_mlconn.sync.store.journal import WriteJournal
+from airflow_provider_mlconn.sync.store.rows import Actor, OutcomeRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JournalSettlement:
+    """What the outcomes of one call mean for the write journal (saved in the same transaction):
+    ``known`` keys have a definite outcome now; ``uncertain`` keys lost their response."""
+
+    flow: str
+    entity: str
+    known: frozenset[str] = frozenset()
+    uncertain: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long a record may wait for a prerequisite before it is rejected, and the clock."""
+
+    max_wait: timedelta
+    now: datetime | None = None
+
+
+class Claims:
+    def __init__(
+        self, db: Database, cipher: PayloadCipher, journal: WriteJournal, *, claim_timeout: timedelta
+    ) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._journal = journal
+        self.claim_timeout = claim_timeout
+
+    def claim(
+        self,
+        *,
+        owner: str,
+        statuses: Sequence[RecordStatus] = PENDING_LOAD,
+        run_key: str | None = None,
+        entity: str | None = None,
+        batch: int | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> str:
+        """Claim the matching records nobody else holds; returns the claim token.
+
+        Read the claimed records with ``records.iter(claim_token=...)``; give back the ones left
+        with ``release(token)``.
+        """
+        token = str(uuid.uuid4())
+        conditions: list[Any] = [records.c.status.in_([s.value for s in statuses])]
+        if run_key is not None:
+            conditions.append(records.c.run_key == run_key)
+        if entity is not None:
+            conditions.append(records.c.entity == entity)
+        if batch is not None:
+            conditions.append(records.c.batch == batch)
+
+        def work(connection: Connection) -> None:
+            now = utcnow()
+            free = sa.or_(
+                records.c.claim_token.is_(None),
+                records.c.claim_owner == owner,
+                records.c.claimed_at < now - self.claim_timeout,
+            )
+            id_chunks: Iterable[Sequence[int] | None] = chunks(ids) if ids is not None else [None]
+            for id_chunk in id_chunks:
+                query = sa.select(records.c.id).where(*conditions, free).order_by(records.c.id)
+                if id_chunk is not None:
+                    query = query.where(records.c.id.in_(id_chunk))
+                candidates = list(connection.execute(query.with_for_update(skip_locked=True)).scalars())
+                for chunk in chunks(candidates):
+                    connection.execute(
+                        records.update()
+                        .where(records.c.id.in_(chunk), *conditions, free)
+                        .values(claim_token=token, claim_owner=owner, claimed_at=now)
+                    )
+
+        self._db.write(work)
+        return token
+
+    def release(self, token: str) -> None:
+        self._db.write(
+            lambda c: c.execute(
+                records.update()
+                .where(records.c.claim_token == token)
+                .values(claim_token=None, claim_owner=None, claimed_at=None)
+            )
+        )
+
+    def save_outcomes(
+        self,
+        token: str,
+        outcomes: Sequence[OutcomeRow],
+        actor: Actor,
+        *,
+        action: str,
+        journal: JournalSettlement | None = None,
+        wait: WaitPolicy | None = None,
+    ) -> int:
+        """Persist load outcomes of claimed records, release their claims; returns how many were saved.
+
+        An outcome whose claim was taken over meanwhile (this worker was presumed dead) is not
+        written: the new owner's outcome counts. Loaded records update the id map; deletions mark
+        it. A waiting record keeps the time its key started waiting (across runs); past
+        ``wait.max_wait`` it is rejected instead.
+        """
+        if not outcomes:
+            return 0
+
+        def work(connection: Connection) -> int:
+            now = (wait.now if wait and wait.now else None) or utcnow()
+            held = {
+                row.id: row
+                for chunk in chunks(outcomes)
+                for row in connection.execute(
+                    sa.select(
+                        records.c.id,
+                        records.c.flow,
+                        records.c.entity,
+                        records.c.source_key,
+                        records.c.run_key,
+                        records.c.payload_hash,
+                        records.c.attempts,
+                        records.c.waiting_since,
+                    ).where(
+                        records.c.id.in_([o.record_id for o in chunk]),
+                        records.c.claim_token == token,
+                    )
+                )
+            }
+            lost = [o.record_id for o in outcomes if o.record_id not in held]
+            if lost:
+                log.warning("records %s: claim lost before their outcome was saved", lost)
+            saved = [o for o in outcomes if o.record_id in held]
+            waits = _waiting_since(
+                connection, [held[o.record_id] for o in saved if o.status is RecordStatus.WAITING]
+            )
+            updates, events, id_rows = [], [], []
+            for outcome in saved:
+                row = held[outcome.record_id]
+                status, error = outcome.status, outcome.error
+                waiting_since = None
+                if status is RecordStatus.WAITING:
+                    waiting_since = row.waiting_since or waits.get(row.id) or now
+                    if wait is not None and now - waiting_since > wait.max_wait:
+                        days = (now - waiting_since).total_seconds() / 86400
+                        status = RecordStatus.REJECTED
+                        error = f"waited {days:.1f} days (longer than {_span(wait.max_wait)}): {error}"
+                attempts = row.attempts + (1 if outcome.attempted else 0)
+                error_token = None if error is None else self._cipher.encrypt(error)
+                updates.append(
+                    {
+                        "record_id": outcome.record_id,
+                        "new_status": status.value,
+                        "new_attempts": attempts,
+                        "new_remote_id": outcome.remote_id,
+                        "new_change": outcome.change,
+                        "new_error": error_token,
+                        "new_waiting_since": waiting_since,
+                    }
+                )
+                events.append(
+                    event_row(
+                        outcome.record_id,
+                        action=action,
+                        status=status,
+                        attempt=attempts,
+                        actor=actor,
+                        at=now,
+                        payload_hash=row.payload_hash,
+                        remote_id=outcome.remote_id,
+                        change=outcome.change,
+                        error=error_token,
+                    )
+                )
+                if status is RecordStatus.LOADED and outcome.remote_id is not None:
+                    id_rows.append(
+                        {
+                            "flow": row.flow,
+                            "entity": row.entity,
+                            "source_key": row.source_key,
+                            "remote_id": outcome.remote_id,
+                            "last_loaded_hash": row.payload_hash or "",
+                            "last_record_id": outcome.record_id,
+                            "last_run_key": row.run_key,
+                            "last_links": json.dumps(dict(outcome.links), sort_keys=True)
+                            if outcome.links
+                            else None,
+                            "deleted_at": None,
+                            **(deleted_marker(now) if outcome.deleted else {}),
+                        }
+                    )
+            if updates:
+                connection.execute(
+                    records.update()
+                    .where(records.c.id == sa.bindparam("record_id"))
+                    .values(
+                        status=sa.bindparam("new_status"),
+                        attempts=sa.bindparam("new_attempts"),
+                        remote_id=sa.bindparam("new_remote_id"),
+                        change=sa.bindparam("new_change"),
+                        error=sa.bindparam("new_error"),
+                        waiting_since=sa.bindparam("new_waiting_since"),
+                        claim_token=None,
+                        claim_owner=None,
+                        claimed_at=None,
+                        updated_at=now,
+                        **actor.columns(),
+                    ),
+                    updates,
+                )
+            upsert_entries(connection, id_rows)
+            append_events(connection, events)
+            if journal is not None:
+                self._journal.settle(
+                    connection,
+                    journal.flow,
+                    journal.entity,
+                    known=journal.known,
+                    uncertain=journal.uncertain,
+                    actor=actor,
+                )
+            return len(updates)
+
+        return self._db.write(work)
+
+
+def _waiting_since(connection: Connection, rows: Sequence[Any]) -> dict[int, datetime]:
+    """For records about to wait: when their key started waiting, if its previous row waited too."""
+    if not rows:
+        return {}
+    found: dict[int, datetime] = {}
+    by_group: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        by_group.setdefault((row.flow, row.entity), {})[row.source_key] = row
+    for (flow, entity), by_key in by_group.items():
+        previous: dict[str, tuple[int, str, datetime | None]] = {}
+        for chunk in chunks(sorted(by_key)):
+            for earlier in connection.execute(
+                sa.select(
+                    records.c.id, records.c.source_key, records.c.status, records.c.waiting_since
+                ).where(records.c.flow == flow, records.c.entity == entity, records.c.source_key.in_(chunk))
+            ):
+                current = by_key[earlier.source_key]
+                if earlier.id >= current.id:
+                    continue
+                best = previous.get(earlier.source_key)
+                if best is None or best[0] < earlier.id:
+                    previous[earlier.source_key] = (earlier.id, earlier.status, earlier.waiting_since)
+        for key, (_, status, since) in previous.items():
+            if status == RecordStatus.WAITING.value and since is not None:
+                found[by_key[key].id] = since
+    return found
+
+
+def _span(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:g} days" if days >= 1 else f"{delta.total_seconds() / 3600:g} hours"

@@ -1,0 +1,153 @@
+"""The id map: source key <-> target id per flow and entity, with what we last wrote there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+from airflow_provider_mlconn.sync.schema import id_map
+from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
+from airflow_provider_mlconn.sync.store.rows import IdMapEntry
+
+
+class IdMap:
+    """``mlconn_id_map``: one row per (flow, entity, source key) that ever reached the target."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def entries(self, flow: str, entity: str, keys: Iterable[str]) -> dict[str, IdMapEntry]:
+        wanted = sorted(set(keys))
+        found: dict[str, IdMapEntry] = {}
+        with self._db.read() as connection:
+            for chunk in chunks(wanted):
+                for row in connection.execute(
+                    sa.select(id_map).where(
+                        id_map.c.flow == flow,
+                        id_map.c.entity == entity,
+                        id_map.c.source_key.in_(chunk),
+                    )
+                ).mappings():
+                    found[row["source_key"]] = _entry(row)
+        return found
+
+    def live_entries(self, flow: str, entity: str) -> Iterator[tuple[str, IdMapEntry]]:
+        """Every key of an entity the target holds and the source has not deleted, in key order."""
+        last = ""
+        while True:
+            with self._db.read() as connection:
+                rows = (
+                    connection.execute(
+                        sa.select(id_map)
+                        .where(
+                            id_map.c.flow == flow,
+                            id_map.c.entity == entity,
+                            id_map.c.deleted_at.is_(None),
+                            id_map.c.source_key > last,
+                        )
+                        .order_by(id_map.c.source_key)
+                        .limit(1000)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            for row in rows:
+                yield row["source_key"], _entry(row)
+            last = rows[-1]["source_key"]
+
+    def source_key_for(self, flow: str, entity: str, remote_id: str) -> str | None:
+        """The reverse lookup: which source key a target id belongs to."""
+        with self._db.read() as connection:
+            return connection.execute(
+                sa.select(id_map.c.source_key).where(
+                    id_map.c.flow == flow, id_map.c.entity == entity, id_map.c.remote_id == remote_id
+                )
+            ).scalar()
+
+    def keys_by_remote_id(self, flow: str, entity: str, remote_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The id map read backwards: each target id -> the live source keys last loaded to it."""
+        found: dict[str, set[str]] = {}
+        with self._db.read() as connection:
+            for chunk in chunks(sorted(set(remote_ids))):
+                for row in connection.execute(
+                    sa.select(id_map.c.remote_id, id_map.c.source_key).where(
+                        id_map.c.flow == flow,
+                        id_map.c.entity == entity,
+                        id_map.c.remote_id.in_(chunk),
+                        id_map.c.deleted_at.is_(None),
+                    )
+                ):
+                    found.setdefault(row.remote_id, set()).add(row.source_key)
+        return found
+
+    def mark_echoes(self, flow: str, entity: str, hashes: Mapping[str, str]) -> None:
+        """The target already holds these payloads (key -> hash; our own write read back from the
+        other side): later reads of the same content are unchanged."""
+        if not hashes:
+            return
+
+        def work(connection: Connection) -> None:
+            connection.execute(
+                id_map.update()
+                .where(
+                    id_map.c.flow == flow,
+                    id_map.c.entity == entity,
+                    id_map.c.source_key == sa.bindparam("key"),
+                )
+                .values(last_loaded_hash=sa.bindparam("new_hash")),
+                [{"key": key, "new_hash": digest} for key, digest in hashes.items()],
+            )
+
+        self._db.write(work)
+
+
+def _entry(row: Any) -> IdMapEntry:
+    return IdMapEntry(
+        remote_id=row["remote_id"],
+        last_loaded_hash=row["last_loaded_hash"],
+        last_record_id=row["last_record_id"],
+        last_links=json.loads(row["last_links"]) if row["last_links"] else {},
+        deleted_at=row["deleted_at"],
+    )
+
+
+def upsert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert or update id map rows inside the caller's transaction; a row only moves forward (a
+    newer record wins). Rows carry flow, entity, source_key, remote_id, last_loaded_hash,
+    last_record_id, last_run_key, last_links (JSON text or None) and deleted_at."""
+    if not rows:
+        return
+    now = utcnow()
+    for row in rows:
+        row.setdefault("created_at", now)
+        row.setdefault("loaded_at", now)
+    dialect = pg_dialect if connection.dialect.name == "postgresql" else sqlite_dialect
+    statement = dialect.insert(id_map)
+    statement = statement.on_conflict_do_update(
+        index_elements=[id_map.c.flow, id_map.c.entity, id_map.c.source_key],
+        set_={
+            "remote_id": statement.excluded.remote_id,
+            "last_loaded_hash": statement.excluded.last_loaded_hash,
+            "last_record_id": statement.excluded.last_record_id,
+            "last_run_key": statement.excluded.last_run_key,
+            "loaded_at": statement.excluded.loaded_at,
+            "last_links": statement.excluded.last_links,
+            "deleted_at": statement.excluded.deleted_at,
+        },
+        where=id_map.c.last_record_id <= statement.excluded.last_record_id,
+    )
+    connection.execute(statement, rows)
+
+
+def deleted_marker(at: datetime) -> dict[str, Any]:
+    """What a deletion leaves in the id map: the key is gone, and no content counts as unchanged."""
+    return {"deleted_at": at, "last_loaded_hash": ""}

@@ -1,0 +1,343 @@
+"""The record rows of runs: reading them (decrypted), and saving what map and order decided."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
+from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus
+from airflow_provider_mlconn.sync.schema import records
+from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
+from airflow_provider_mlconn.sync.store.events import actor_text, append_events, event_row
+from airflow_provider_mlconn.sync.store.rows import Actor, MappingResult, StoredRecord
+
+
+def prerequisites_json(prerequisites: Sequence[Prerequisite]) -> str | None:
+    if not prerequisites:
+        return None
+    return json.dumps([p.to_json() for p in prerequisites])
+
+
+class RecordTable:
+    """``mlconn_records``: one row per record per run."""
+
+    def __init__(self, db: Database, cipher: PayloadCipher) -> None:
+        self._db = db
+        self._cipher = cipher
+
+    def iter(
+        self,
+        *,
+        run_key: str | None = None,
+        flow: str | None = None,
+        entity: str | None = None,
+        statuses: Sequence[RecordStatus] | None = None,
+        ids: Sequence[int] | None = None,
+        claim_token: str | None = None,
+        chunk_size: int = CHUNK,
+    ) -> Iterator[list[StoredRecord]]:
+        """Matching records in id order, one decrypted chunk at a time (short read transactions)."""
+        conditions: list[Any] = []
+        if run_key is not None:
+            conditions.append(records.c.run_key == run_key)
+        if flow is not None:
+            conditions.append(records.c.flow == flow)
+        if entity is not None:
+            conditions.append(records.c.entity == entity)
+        if statuses is not None:
+            conditions.append(records.c.status.in_([s.value for s in statuses]))
+        if claim_token is not None:
+            conditions.append(records.c.claim_token == claim_token)
+        id_chunks: Iterable[Sequence[int] | None] = chunks(ids, chunk_size) if ids is not None else [None]
+        for id_chunk in id_chunks:
+            last_id = 0
+            while True:
+                query = (
+                    sa.select(records)
+                    .where(records.c.id > last_id, *conditions)
+                    .order_by(records.c.id)
+                    .limit(chunk_size)
+                )
+                if id_chunk is not None:
+                    query = query.where(records.c.id.in_(id_chunk))
+                with self._db.read() as connection:
+                    rows = connection.execute(query).mappings().all()
+                if not rows:
+                    break
+                yield [self.decrypt(row) for row in rows]
+                last_id = rows[-1]["id"]
+                if len(rows) < chunk_size:
+                    break
+
+    def of_run(self, run_key: str, *, statuses: Sequence[RecordStatus] | None = None) -> list[StoredRecord]:
+        return [record for chunk in self.iter(run_key=run_key, statuses=statuses) for record in chunk]
+
+    def count(
+        self,
+        *,
+        run_key: str,
+        entity: str,
+        statuses: Sequence[RecordStatus],
+        batch: int | None = None,
+        not_claimed_by: str | None = None,
+    ) -> int:
+        conditions = [
+            records.c.run_key == run_key,
+            records.c.entity == entity,
+            records.c.status.in_([s.value for s in statuses]),
+        ]
+        if batch is not None:
+            conditions.append(records.c.batch == batch)
+        if not_claimed_by is not None:
+            conditions.append(
+                sa.or_(records.c.claim_token.is_(None), records.c.claim_token != not_claimed_by)
+            )
+        with self._db.read() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one())
+
+    def keys_of_run(self, run_key: str, entity: str) -> set[str]:
+        """Every source key the run holds for ``entity``."""
+        with self._db.read() as connection:
+            return set(
+                connection.execute(
+                    sa.select(records.c.source_key).where(
+                        records.c.run_key == run_key, records.c.entity == entity
+                    )
+                ).scalars()
+            )
+
+    def decrypt(self, row: sa.RowMapping) -> StoredRecord:
+        prerequisites = json.loads(row["prerequisites"]) if row["prerequisites"] else []
+        return StoredRecord(
+            id=row["id"],
+            run_key=row["run_key"],
+            flow=row["flow"],
+            entity=row["entity"],
+            key=row["source_key"],
+            source=self._cipher.decrypt(row["source_payload"]),
+            payload=self._cipher.decrypt(row["mapped_payload"]),
+            payload_hash=row["payload_hash"],
+            status=RecordStatus(row["status"]),
+            attempts=row["attempts"],
+            remote_id=row["remote_id"],
+            change=row["change"],
+            error=self._cipher.decrypt(row["error"]),
+            prerequisites=tuple(Prerequisite.from_json(p) for p in prerequisites),
+            batch=row["batch"],
+            touched_by=actor_text(row),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            operation=Operation(row["operation"] or Operation.WRITE.value),
+            waiting_since=row["waiting_since"],
+        )
+
+    def latest(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+        """The latest record of each (flow, entity, key) in any run: its status and decrypted reason."""
+        by_flow_entity: dict[tuple[str, str], set[str]] = {}
+        for flow, entity, key in keys:
+            by_flow_entity.setdefault((flow, entity), set()).add(key)
+        found: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
+        with self._db.read() as connection:
+            for (flow, entity), wanted in by_flow_entity.items():
+                for chunk in chunks(sorted(wanted)):
+                    for row in connection.execute(
+                        sa.select(
+                            records.c.id, records.c.source_key, records.c.status, records.c.error
+                        ).where(
+                            records.c.flow == flow,
+                            records.c.entity == entity,
+                            records.c.source_key.in_(chunk),
+                        )
+                    ):
+                        pair = (flow, entity, row.source_key)
+                        if pair not in found or found[pair][0] < row.id:
+                            found[pair] = (row.id, row.status, row.error)
+        return {pair: (status, self._cipher.decrypt(error)) for pair, (_, status, error) in found.items()}
+
+    def latest_waiting(self, *, flow: str, entity: str, not_in_run: str) -> list[StoredRecord]:
+        """The records of ``entity`` whose latest row (any run but ``not_in_run``) is waiting, and
+        that ``not_in_run`` does not hold: what a run may take over."""
+        newer = records.alias("newer")
+        query = (
+            sa.select(records)
+            .where(
+                records.c.flow == flow,
+                records.c.entity == entity,
+                records.c.status == RecordStatus.WAITING.value,
+                records.c.run_key != not_in_run,
+                ~sa.exists().where(
+                    newer.c.flow == records.c.flow,
+                    newer.c.entity == records.c.entity,
+                    newer.c.source_key == records.c.source_key,
+                    newer.c.id > records.c.id,
+                ),
+            )
+            .order_by(records.c.id)
+        )
+        with self._db.read() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [self.decrypt(row) for row in rows]
+
+    def save_mapping(self, results: Sequence[MappingResult], actor: Actor, *, action: str = "map") -> None:
+        if not results:
+            return
+
+        def work(connection: Connection) -> None:
+            now = utcnow()
+            rows, events = [], []
+            for result in results:
+                error = None if result.error is None else self._cipher.encrypt(result.error)
+                rows.append(
+                    {
+                        "record_id": result.record_id,
+                        "new_status": result.status.value,
+                        "new_payload": None
+                        if result.payload is None
+                        else self._cipher.encrypt(result.payload),
+                        "new_hash": result.payload_hash,
+                        "new_remote_id": result.remote_id,
+                        "new_error": error,
+                    }
+                )
+                events.append(
+                    event_row(
+                        result.record_id,
+                        action=action,
+                        status=result.status,
+                        attempt=result.attempts,
+                        actor=actor,
+                        at=now,
+                        payload_hash=result.payload_hash,
+                        remote_id=result.remote_id,
+                        error=error,
+                    )
+                )
+            connection.execute(
+                records.update()
+                .where(records.c.id == sa.bindparam("record_id"))
+                .values(
+                    status=sa.bindparam("new_status"),
+                    mapped_payload=sa.bindparam("new_payload"),
+                    payload_hash=sa.bindparam("new_hash"),
+                    remote_id=sa.bindparam("new_remote_id"),
+                    error=sa.bindparam("new_error"),
+                    change=None,
+                    prerequisites=None,
+                    batch=None,
+                    updated_at=now,
+                    **actor.columns(),
+                ),
+                rows,
+            )
+            append_events(connection, events)
+
+        self._db.write(work)
+
+    def save_order(self, plan: Sequence[tuple[int, int, Sequence[Prerequisite]]]) -> None:
+        """Store each record's batch and prerequisites: ``(record_id, batch, prerequisites)``."""
+        if not plan:
+            return
+
+        def work(connection: Connection) -> None:
+            connection.execute(
+                records.update()
+                .where(records.c.id == sa.bindparam("record_id"))
+                .values(batch=sa.bindparam("new_batch"), prerequisites=sa.bindparam("new_prerequisites")),
+                [
+                    {
+                        "record_id": record_id,
+                        "new_batch": batch,
+                        "new_prerequisites": prerequisites_json(prerequisites),
+                    }
+                    for record_id, batch, prerequisites in plan
+                ],
+            )
+
+        self._db.write(work)
+
+    def reject_expired(
+        self, expired: Sequence[tuple[int, str]], actor: Actor, *, at: datetime | None = None
+    ) -> None:
+        """Reject waiting records that waited too long: ``(record_id, reason)``, in place."""
+        if not expired:
+            return
+
+        def work(connection: Connection) -> None:
+            now = at or utcnow()
+            connection.execute(
+                records.update()
+                .where(records.c.id == sa.bindparam("record_id"))
+                .values(status=RecordStatus.REJECTED.value, error=sa.bindparam("new_error"), updated_at=now),
+                [{"record_id": rid, "new_error": self._cipher.encrypt(reason)} for rid, reason in expired],
+            )
+            append_events(
+                connection,
+                [
+                    event_row(
+                        rid,
+                        action="expire",
+                        status=RecordStatus.REJECTED,
+                        attempt=0,
+                        actor=actor,
+                        at=now,
+                        payload_hash=None,
+                        error=self._cipher.encrypt(reason),
+                    )
+                    for rid, reason in expired
+                ],
+            )
+
+        self._db.write(work)
+
+    def replace_sources(
+        self, sources: Sequence[tuple[int, Any]], actor: Actor, *, action: str = "refresh"
+    ) -> None:
+        """Put the current source in place of the stored one (``(record_id, source)``), so the next
+        mapping works from what the source holds now (replay after a fix at the source)."""
+        if not sources:
+            return
+
+        def work(connection: Connection) -> None:
+            now = utcnow()
+            connection.execute(
+                records.update()
+                .where(records.c.id == sa.bindparam("record_id"))
+                .values(
+                    source_payload=sa.bindparam("new_source"),
+                    source_hash=sa.bindparam("new_hash"),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "record_id": record_id,
+                        "new_source": self._cipher.encrypt(source),
+                        "new_hash": self._cipher.digest(source),
+                    }
+                    for record_id, source in sources
+                ],
+            )
+            append_events(
+                connection,
+                [
+                    event_row(
+                        record_id,
+                        action=action,
+                        status=RecordStatus.STAGED,
+                        attempt=0,
+                        actor=actor,
+                        at=now,
+                        payload_hash=None,
+                    )
+                    for record_id, _ in sources
+                ],
+            )
+
+        self._db.write(work)

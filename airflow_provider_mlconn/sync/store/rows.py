@@ -1,0 +1,174 @@
+"""What the store hands out and takes in: plain frozen records, decrypted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus
+
+
+def run_key_for(dag_id: str, run_id: str) -> str:
+    """The store's name for one DAG run: ``<dag_id>/<run_id>``."""
+    return f"{dag_id}/{run_id}"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The task instance touching records; ``owner`` (without the try) holds claims across tries."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int = 1
+    map_index: int = -1
+
+    @property
+    def owner(self) -> str:
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "try_number": self.try_number,
+            "map_index": self.map_index,
+        }
+
+    def describe(self) -> str:
+        index = f"[{self.map_index}]" if self.map_index != -1 else ""
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}{index} try {self.try_number}"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One run of a flow as the store knows it."""
+
+    flow: str
+    dag_id: str
+    run_id: str
+    run_type: str | None = None
+
+    @property
+    def run_key(self) -> str:
+        return run_key_for(self.dag_id, self.run_id)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One record row, decrypted."""
+
+    id: int
+    run_key: str
+    flow: str
+    entity: str
+    key: str
+    source: Mapping[str, Any]
+    payload: Mapping[str, Any] | None
+    payload_hash: str | None
+    status: RecordStatus
+    attempts: int
+    remote_id: str | None
+    change: str | None
+    error: str | None
+    prerequisites: tuple[Prerequisite, ...]
+    batch: int | None
+    touched_by: str
+    created_at: datetime
+    updated_at: datetime
+    operation: Operation = Operation.WRITE
+    waiting_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One step of a record's history (audit trail)."""
+
+    id: int
+    record_id: int
+    at: datetime
+    action: str
+    status: RecordStatus
+    attempt: int
+    remote_id: str | None
+    change: str | None
+    error: str | None
+    payload_hash: str | None
+    actor: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_key: str
+    flow: str
+    dag_id: str
+    run_id: str
+    run_type: str | None
+    created_at: datetime
+    committed_at: datetime | None
+    windows: Mapping[str, Any]
+    high_water: Mapping[str, Any]
+    committed: Mapping[str, Any]
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class IdMapEntry:
+    """Where a source key stands in the target: its id, what we last wrote, what it linked to."""
+
+    remote_id: str
+    last_loaded_hash: str
+    last_record_id: int
+    last_links: Mapping[str, str] = field(default_factory=dict)
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    """The map step's verdict on one record (``error`` is a rejection reason, or a note)."""
+
+    record_id: int
+    status: RecordStatus
+    attempts: int
+    payload: Mapping[str, Any] | None = None
+    payload_hash: str | None = None
+    remote_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """A load outcome to persist. ``attempted`` False means no call was made for it.
+
+    ``error`` is the reason a record did not load, or the note of one that did (encrypted alike).
+    ``links`` are the prerequisite target ids a loaded record was written against (kept in the id
+    map, so a later run sees when a prerequisite moved). ``deleted`` marks the outcome of a
+    deletion rule: the id map remembers the key is gone from the source.
+    """
+
+    record_id: int
+    status: RecordStatus
+    attempted: bool
+    remote_id: str | None = None
+    change: str | None = None
+    error: str | None = None
+    links: Mapping[str, str] | None = None
+    deleted: bool = False
+
+
+@dataclass
+class StagingCounts:
+    new: int = 0
+    changed: int = 0
+    same: int = 0
+    per_entity: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: StagingCounts) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.same += other.same
+        self.per_entity.update(other.per_entity)

@@ -1,0 +1,271 @@
+"""Staging: source records into a run's rows, idempotently; records taken over from earlier runs;
+the deletions a full read found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
+from airflow_provider_mlconn.sync.errors import CallableContractError
+from airflow_provider_mlconn.sync.records import Operation, RecordStatus
+from airflow_provider_mlconn.sync.schema import records
+from airflow_provider_mlconn.sync.store.database import CHUNK, Database, utcnow
+from airflow_provider_mlconn.sync.store.events import append_events, event_row
+from airflow_provider_mlconn.sync.store.rows import Actor, RunRef, StagingCounts
+
+KEY_LENGTH = 200
+
+
+class StagingWriter:
+    """Stages source records of one run, ``chunk_size`` at a time (constant memory).
+
+    Staging is idempotent per run: the same payload again is a no-op (a loaded record stays
+    loaded); a changed payload puts the record back to ``staged`` so the new version is loaded.
+    ``mark_complete(entity)`` says the run staged every key the source has for an entity.
+    """
+
+    def __init__(
+        self,
+        staging: Staging,
+        run: RunRef,
+        actor: Actor,
+        *,
+        entities: Iterable[str],
+        chunk_size: int = CHUNK,
+    ) -> None:
+        self._staging = staging
+        self._run = run
+        self._actor = actor
+        self._entities = frozenset(entities)
+        self._chunk_size = chunk_size
+        self._buffer: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.counts = StagingCounts()
+        self.complete: set[str] = set()
+
+    def stage(self, entity: str, key: str | int, payload: Mapping[str, Any]) -> None:
+        self._check_entity(entity)
+        key_text = str(key)
+        if not key_text or len(key_text) > KEY_LENGTH:
+            raise CallableContractError(
+                f"flow {self._run.flow}: {entity} key {key_text!r} must be 1..{KEY_LENGTH} characters"
+            )
+        model_dump = getattr(payload, "model_dump", None)
+        if callable(model_dump):
+            payload = model_dump(mode="json")
+        if not isinstance(payload, Mapping):
+            raise CallableContractError(
+                f"flow {self._run.flow}: {entity} {key_text} payload must be a mapping, "
+                f"got {type(payload).__name__}"
+            )
+        self._buffer[(entity, key_text)] = payload
+        if len(self._buffer) >= self._chunk_size:
+            self.flush()
+
+    def mark_complete(self, entity: str) -> None:
+        self._check_entity(entity)
+        self.complete.add(entity)
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        items, self._buffer = self._buffer, {}
+        self.counts.add(self._staging.stage_chunk(self._run, self._actor, items))
+
+    def _check_entity(self, entity: str) -> None:
+        if entity not in self._entities:
+            raise CallableContractError(
+                f"flow {self._run.flow}: extract staged entity {entity!r}, which the flow does not "
+                f"declare (it declares {sorted(self._entities)})"
+            )
+
+
+class Staging:
+    """Writes staged rows (and their ``stage`` events) into ``mlconn_records``."""
+
+    def __init__(self, db: Database, cipher: PayloadCipher) -> None:
+        self._db = db
+        self._cipher = cipher
+
+    def writer(
+        self, run: RunRef, actor: Actor, *, entities: Iterable[str], chunk_size: int = CHUNK
+    ) -> StagingWriter:
+        return StagingWriter(self, run, actor, entities=entities, chunk_size=chunk_size)
+
+    def stage_chunk(
+        self,
+        run: RunRef,
+        actor: Actor,
+        items: Mapping[tuple[str, str], Mapping[str, Any]],
+        *,
+        action: str = "stage",
+    ) -> StagingCounts:
+        """Stage ``(entity, key) -> source``; ``action`` names the event (``adopt`` for records taken
+        over from an earlier run)."""
+        prepared = {
+            pair: (self._cipher.digest(payload), self._cipher.encrypt(payload))
+            for pair, payload in items.items()
+        }
+
+        def work(connection: Connection) -> StagingCounts:
+            counts = StagingCounts()
+            now = utcnow()
+            existing = {
+                (row.entity, row.source_key): (row.id, row.source_hash)
+                for row in connection.execute(
+                    sa.select(
+                        records.c.id, records.c.entity, records.c.source_key, records.c.source_hash
+                    ).where(
+                        records.c.run_key == run.run_key,
+                        sa.tuple_(records.c.entity, records.c.source_key).in_(list(prepared)),
+                    )
+                )
+            }
+            touched = {"updated_at": now, **actor.columns()}
+            new_rows = [
+                {
+                    "run_key": run.run_key,
+                    "flow": run.flow,
+                    "entity": entity,
+                    "source_key": key,
+                    "source_payload": token,
+                    "source_hash": digest,
+                    "status": RecordStatus.STAGED.value,
+                    "attempts": 0,
+                    "created_at": now,
+                    "operation": Operation.WRITE.value,
+                    **touched,
+                }
+                for (entity, key), (digest, token) in prepared.items()
+                if (entity, key) not in existing
+            ]
+            staged_ids: list[int] = []
+            if new_rows:
+                result = connection.execute(
+                    records.insert().returning(records.c.id, sort_by_parameter_order=True), new_rows
+                )
+                staged_ids.extend(row.id for row in result)
+                counts.new += len(new_rows)
+                counts.per_entity.update(row["entity"] for row in new_rows)
+            for pair, (record_id, old_hash) in existing.items():
+                digest, token = prepared[pair]
+                if digest == old_hash:
+                    counts.same += 1
+                    continue
+                connection.execute(
+                    records.update()
+                    .where(records.c.id == record_id)
+                    .values(
+                        source_payload=token,
+                        source_hash=digest,
+                        status=RecordStatus.STAGED.value,
+                        mapped_payload=None,
+                        payload_hash=None,
+                        remote_id=None,
+                        change=None,
+                        error=None,
+                        prerequisites=None,
+                        batch=None,
+                        operation=Operation.WRITE.value,
+                        **touched,
+                    )
+                )
+                staged_ids.append(record_id)
+                counts.changed += 1
+                counts.per_entity[pair[0]] += 1
+            append_events(
+                connection,
+                [
+                    event_row(
+                        record_id,
+                        action=action,
+                        status=RecordStatus.STAGED,
+                        attempt=0,
+                        actor=actor,
+                        at=now,
+                        payload_hash=None,
+                    )
+                    for record_id in staged_ids
+                ],
+            )
+            return counts
+
+        try:
+            return self._db.write(work)
+        except IntegrityError:
+            # Another writer inserted one of these keys for the same run meanwhile; now they exist.
+            return self._db.write(work)
+
+    def stage_deletions(
+        self, run: RunRef, actor: Actor, entity: str, gone: Sequence[tuple[str, str, str]]
+    ) -> int:
+        """Rows for keys a full read no longer found: ``(key, remote id, last loaded hash)``.
+
+        They go straight to ``mapped`` with operation ``delete`` (nothing to map); the load step
+        hands them to the entity's deletion rule. A key the run holds already is left alone.
+        """
+        if not gone:
+            return 0
+        source = {"deleted_at_source": True}
+
+        def work(connection: Connection) -> int:
+            now = utcnow()
+            held = set(
+                connection.execute(
+                    sa.select(records.c.source_key).where(
+                        records.c.run_key == run.run_key,
+                        records.c.entity == entity,
+                        records.c.source_key.in_([key for key, _, _ in gone]),
+                    )
+                ).scalars()
+            )
+            rows = [
+                {
+                    "run_key": run.run_key,
+                    "flow": run.flow,
+                    "entity": entity,
+                    "source_key": key,
+                    "source_payload": self._cipher.encrypt(source),
+                    "source_hash": self._cipher.digest(source),
+                    "mapped_payload": self._cipher.encrypt({}),
+                    "payload_hash": f"deleted:{last_hash}",
+                    "remote_id": remote_id,
+                    "status": RecordStatus.MAPPED.value,
+                    "attempts": 0,
+                    "operation": Operation.DELETE.value,
+                    "created_at": now,
+                    "updated_at": now,
+                    **actor.columns(),
+                }
+                for key, remote_id, last_hash in gone
+                if key not in held
+            ]
+            if not rows:
+                return 0
+            result = connection.execute(
+                records.insert().returning(records.c.id, sort_by_parameter_order=True), rows
+            )
+            note = self._cipher.encrypt("not at the source any more (full read): the deletion rule applies")
+            append_events(
+                connection,
+                [
+                    event_row(
+                        row.id,
+                        action="deleted",
+                        status=RecordStatus.MAPPED,
+                        attempt=0,
+                        actor=actor,
+                        at=now,
+                        payload_hash=None,
+                        error=note,
+                    )
+                    for row in result
+                ],
+            )
+            return len(rows)
+
+        return self._db.write(work)
