@@ -111,7 +111,12 @@ class PlanWindowOperator(_FlowOperator):
             safety_lag_minutes=optional_number(pick("safety_lag_minutes"), "safety_lag_minutes"),
             full_resync=bool(params.get("full_resync")),
             dry_run=bool(params.get("dry_run")),
-            options={name: value for name, value in params.items() if name not in ENGINE_PARAMS},
+            # An option left empty in the form is no option: the run reads what a plain run reads.
+            options={
+                name: value
+                for name, value in params.items()
+                if name not in ENGINE_PARAMS and value not in (None, "", [], {})
+            },
         )
         if manifest.dry_run:
             self.log.info("dry run: records are mapped, nothing is loaded, no watermark moves")

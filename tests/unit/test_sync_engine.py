@@ -18,6 +18,7 @@ from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus, Reject
 from airflow_provider_mlconn.sync.store import RunRef
 from airflow_provider_mlconn.sync.watermarks import watermark_variable
 from tests.support.sync import (
+    NOW,
     T0,
     DictVariables,
     ToyWorld,
@@ -27,10 +28,9 @@ from tests.support.sync import (
     toy_map,
     with_entity,
 )
+from tests.support.sync import EngineRun as Run
 
 pytestmark = pytest.mark.unit
-
-NOW = T0 + timedelta(hours=2)
 
 
 @pytest.fixture
@@ -42,71 +42,6 @@ def world() -> ToyWorld:
             f"P{number}", f"C{number}", f"person{number}@example.com", T0 + timedelta(minutes=10 + number)
         )
     return world
-
-
-class Run:
-    """Drives one run of a flow through the engine's steps, like the DAG does."""
-
-    def __init__(self, flow, store, variables, run_id: str):
-        self.flow, self.store, self.variables = flow, store, variables
-        self.info = engine.RunInfo(
-            dag_id=f"dag_{flow.name}", run_id=run_id, run_type="manual", data_interval_end=NOW
-        )
-        self.ref = self.info.ref(flow)
-
-    @classmethod
-    def completed(cls, flow, store, variables, run_id: str) -> Run:
-        """A run loaded in full and committed (the state later runs start from)."""
-        run = cls(flow, store, variables, run_id)
-        run.prepare()
-        for entity in flow.entities:
-            run.load(entity.name)
-        run.commit()
-        return run
-
-    def actor(self, task_id: str, try_number: int = 1, map_index: int = -1):
-        return actor_for(self.ref, task_id, try_number=try_number, map_index=map_index)
-
-    def prepare(self) -> dict[str, list[int]]:
-        self.plan = engine.plan_windows(self.flow, self.info, self.variables, now=NOW)
-        self.extracted = engine.extract(self.flow, self.store, self.info, self.actor("extract"), self.plan)
-        engine.map_records(self.flow, self.store, self.ref.run_key, self.actor("map"))
-        return {
-            entity.name: engine.order_entity(
-                self.flow,
-                self.store,
-                self.ref,
-                entity.name,
-                max_map_length=1024,
-                actor=self.actor(f"{entity.name}.order"),
-                complete=self.extracted.complete,
-            ).batches
-            for entity in self.flow.entities
-        }
-
-    def load(self, entity: str, batch: int = 0, try_number: int = 1):
-        return engine.load_batch(
-            self.flow,
-            self.store,
-            run_key=self.ref.run_key,
-            entity_name=entity,
-            batch=batch,
-            actor=self.actor(f"{entity}.load", try_number, map_index=batch),
-        )
-
-    def commit(self):
-        return engine.commit_watermarks(
-            self.flow,
-            self.store,
-            self.variables,
-            run_key=self.ref.run_key,
-            plan=self.plan,
-            extract_manifest=self.extracted,
-            now=NOW,
-        )
-
-    def statuses(self) -> dict[tuple[str, str], str]:
-        return {(r.entity, r.key): r.status.value for r in self.store.records.of_run(self.ref.run_key)}
 
 
 def test_a_clean_run_loads_every_record_once_and_moves_the_watermark_to_the_last_change(sqlite_store, world):

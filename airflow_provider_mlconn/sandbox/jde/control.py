@@ -360,6 +360,21 @@ async def change_contact(request: Request, an8: int, line: int, body: ContactCha
     return edit.result(address_number=an8, line=line)
 
 
+@router.delete("/customers/{an8}/contacts/{line}")
+async def delete_contact(request: Request, an8: int, line: int) -> dict[str, Any]:
+    """Delete a Who's Who line as P0111 does: the F0111 row and its phones (F0115) and e-mails
+    (F01151) go. Nothing is stamped: a deleted row leaves nothing a poll by UPMJ/UPMT can find."""
+    edit = Edit(request, "JDEUSER")
+    _customer_row(edit, an8)
+    who = edit.rows("F0111", an8)
+    if line <= 0 or not any(r["IDLN"] == line for r in who):
+        raise HTTPException(404, f"customer {an8} has no who's who line {line}")
+    edit.save("F0111", an8, [r for r in who if r["IDLN"] != line])
+    for table in ("F0115", "F01151"):
+        edit.save(table, an8, [r for r in edit.rows(table, an8) if r["IDLN"] != line])
+    return edit.result(address_number=an8, line=line, deleted=True)
+
+
 @router.put("/customers/{an8}/contacts/{line}/email")
 async def set_contact_email(request: Request, an8: int, line: int, body: EmailChange) -> dict[str, Any]:
     """Set a contact's e-mail (F01151 AN8/IDLN/RCK7=``line``), creating the row if needed. JDE stores
