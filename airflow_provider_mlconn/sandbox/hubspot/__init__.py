@@ -1,5 +1,6 @@
 """``mlconn-sandbox hubspot``: a faithful, in-memory HubSpot CRM API (objects v3, search, properties,
-associations v4), with HubSpot's auth, rate limits, error bodies and search index lag.
+associations v4, tax rates), with HubSpot's auth, rate limits, error bodies, search index lag, commerce
+arithmetic (invoice totals, payments, refunds) and webhooks.
 
 It models HubSpot, not our client: nothing here imports from hooks, mapping or
 ``airflow_provider_mlconn.hubspot``.
@@ -63,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="start with HubSpot-origin data (products, companies, contacts, invoices, payments) from seed N",
     )
+    parser.add_argument(
+        "--api-payments-update-invoices",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.api_payments_update_invoices,
+        help="payments recorded through the API (commerce_payments + association 542) count towards the "
+        "invoice's amount paid, balance due and paid status (default: they do)",
+    )
 
 
 def app_from_args(args: argparse.Namespace) -> FastAPI:
@@ -75,4 +83,5 @@ def app_from_args(args: argparse.Namespace) -> FastAPI:
         fault_rate=args.fault_rate,
         search_lag_ms=args.search_lag_ms,
         seed=args.seed,
+        api_payments_update_invoices=args.api_payments_update_invoices,
     )

@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_mlconn.sandbox.hubspot import api_associations, api_objects, api_properties, control
+from airflow_provider_mlconn.sandbox.hubspot import (
+    api_associations,
+    api_objects,
+    api_properties,
+    api_tax_rates,
+    control,
+)
 from airflow_provider_mlconn.sandbox.hubspot.errors import HubSpotError
 from airflow_provider_mlconn.sandbox.hubspot.gateway import Gateway, Settings, Stats
 from airflow_provider_mlconn.sandbox.hubspot.limits import RateLimits
@@ -22,7 +28,10 @@ class HubSpotSandbox:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.portal = Portal(search_lag_ms=settings.search_lag_ms)
+        self.portal = Portal(
+            search_lag_ms=settings.search_lag_ms,
+            api_payments_update_invoices=settings.api_payments_update_invoices,
+        )
         self.limits = RateLimits(
             per_10s=settings.rate_limit, search_per_s=settings.search_rate_limit, daily=settings.daily_limit
         )
@@ -31,6 +40,7 @@ class HubSpotSandbox:
         self.reset(seed=settings.seed)
 
     def reset(self, *, seed: int | None) -> None:
+        """An empty portal (seeded if ``seed``): records, limits and stats."""
         with self.portal.lock:
             self.portal.reset()
             self.limits.reset()
@@ -84,8 +94,13 @@ def create_app(
     fault_rate: float = Settings.fault_rate,
     search_lag_ms: int = Settings.search_lag_ms,
     seed: int | None = None,
+    api_payments_update_invoices: bool = Settings.api_payments_update_invoices,
 ) -> FastAPI:
-    """A HubSpot portal behind the real paths. Defaults are those of ``mlconn-sandbox hubspot``."""
+    """A HubSpot portal behind the real paths. Defaults are those of ``mlconn-sandbox hubspot``.
+
+    ``api_payments_update_invoices``: payments recorded through the API (``commerce_payments`` + 542)
+    count towards their invoice's amount paid, balance and ``paid`` status (HubSpot leaves it open).
+    """
     if not 0 <= fault_rate < 1:
         raise ValueError(f"fault_rate must be in [0, 1), got {fault_rate}")
     if rate_limit < 1 or search_rate_limit < 1 or daily_limit < 1:
@@ -99,8 +114,10 @@ def create_app(
         fault_rate=fault_rate,
         search_lag_ms=search_lag_ms,
         seed=seed,
+        api_payments_update_invoices=api_payments_update_invoices,
     )
     sandbox = HubSpotSandbox(settings)
+
     app = FastAPI(
         title="HubSpot CRM API sandbox",
         description="A local, in-memory stand-in for api.hubapi.com (mlconn).",
@@ -111,7 +128,7 @@ def create_app(
     app.state.sandbox = sandbox
     app.add_exception_handler(HubSpotError, _hubspot_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (api_objects, api_associations, api_properties, control):
+    for module in (api_objects, api_associations, api_properties, api_tax_rates, control):
         app.include_router(module.router())
     app.add_middleware(Gateway, settings=settings, limits=sandbox.limits, stats=sandbox.stats)
     return app
