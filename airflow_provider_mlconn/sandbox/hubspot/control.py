@@ -5,7 +5,8 @@ No auth and no rate limits here: tests and benchmarks drive the portal through i
 - ``GET  stats``                         requests per path and status, 429s per policy, faults, record counts
 - ``POST reset``  ``{"seed": N|null}``   empty the portal (re-seeded with the start-up seed unless given)
 - ``GET|POST settings``                  rate_limit, search_rate_limit, daily_limit, latency_ms, fault_rate,
-                                         search_lag_ms
+                                         search_lag_ms, webhook_batch_delay_ms, webhook_backoff_scale,
+                                         webhook_max_retries, webhook_timeout_s
 - ``POST storm``  ``{"seconds": S}``     every API call answers 429 TEN_SECONDLY_ROLLING for S seconds
 - ``POST burst``  ``{"requests": N}``    another app on the portal uses N slots of the current 10 s window
 - ``GET  objects/{type}``                every record (``?archived=true`` for the archived ones)
@@ -25,6 +26,7 @@ No auth and no rate limits here: tests and benchmarks drive the portal through i
 - ``POST products``                      ``{name, price, description, sku, properties, at}``
 - ``PATCH products/{id}``                the same fields, changed
 - ``POST tax-rates``                     ``{name, percentage_rate, label, active}``: an account tax rate
+- ``/_sandbox/webhooks``                 subscriptions: see control_webhooks.py
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ SETTINGS = (
     "latency_ms",
     "fault_rate",
     "search_lag_ms",
+    "webhook_batch_delay_ms",
+    "webhook_backoff_scale",
+    "webhook_max_retries",
+    "webhook_timeout_s",
 )
 GENERATE_MAX = 200_000
 
@@ -133,6 +139,7 @@ async def stats(request: Request) -> Response:
             "tokens_issued": 0,  # private app tokens are static: nothing is ever issued
             "settings": sandbox.settings.public(),
             "seeded": sandbox.seeded,
+            "webhooks": {**sandbox.webhooks.stats.as_json(), **sandbox.webhooks.pending()},
         }
     )
     return json_response(body)

@@ -49,6 +49,11 @@ class Settings:
     portal_id: int = 40_400_001
     # Whether commerce payments recorded through the API count towards their invoice (H18).
     api_payments_update_invoices: bool = True
+    # Webhook delivery (H19): batching delay, retry backoff (1.0 = HubSpot's ~24 h), retries, timeout.
+    webhook_batch_delay_ms: int = 1000
+    webhook_backoff_scale: float = 1.0
+    webhook_max_retries: int = 10
+    webhook_timeout_s: float = 5.0
 
     def public(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "token"}
