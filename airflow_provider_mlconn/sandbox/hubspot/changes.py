@@ -8,9 +8,11 @@ everything else (``/_sandbox/`` edits, the seed) counts as a person in HubSpot's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from airflow_provider_mlconn.sandbox.hubspot.catalog import ASSOCIATION_BY_ID, ObjectTypeDef
 
 API = "API"
 CRM_UI = "CRM_UI"
@@ -42,3 +44,41 @@ class Change:
 
 
 Observer = Callable[[Change], None]
+
+
+def write_changes(
+    kind: ObjectTypeDef,
+    record_id: str,
+    before: Mapping[str, str] | None,
+    after: Mapping[str, str],
+    stamp: int,
+) -> list[Change]:
+    """A creation (``before`` None), then one property change per value that changed: a creation reports
+    the values it set too [I]. HubSpot's bookkeeping properties never change "by themselves" (the
+    last-modified date cannot be subscribed to [doc])."""
+    source = CHANGE_SOURCE.get()
+    changes = [Change(CREATION, kind.name, record_id, stamp, source)] if before is None else []
+    old = before or {}
+    quiet = {"hs_object_id", "createdate", kind.last_modified}
+    for name in sorted(set(old) | set(after)):
+        if name not in quiet and old.get(name) != after.get(name):
+            value = after.get(name, "")
+            changes.append(Change(PROPERTY_CHANGE, kind.name, record_id, stamp, source, name, value))
+    return changes
+
+
+def link_change(a: tuple[str, str], b: tuple[str, str], type_id: int, *, removed: bool, stamp: int) -> Change:
+    """An association type between ``a`` and ``b`` (seen from ``a``) came or went."""
+    assoc = ASSOCIATION_BY_ID.get(type_id)
+    return Change(
+        ASSOCIATION_CHANGE,
+        a[0],
+        a[1],
+        stamp,
+        CHANGE_SOURCE.get(),
+        to_type=b[0],
+        to_id=b[1],
+        association_type_id=type_id,
+        association_removed=removed,
+        primary=assoc is not None and assoc.label == "Primary",
+    )

@@ -23,26 +23,22 @@ from airflow_provider_mlconn.sandbox.hubspot.catalog import (
     COMPANIES,
     CONTACTS,
     DEALS,
-    DISCOUNTS,
-    FEES,
     INVOICES,
     LINE_ITEMS,
     OBJECT_TYPES,
     PRODUCTS,
-    TAXES,
     AssociationTypeDef,
     ObjectTypeDef,
     PropertyDef,
     default_association,
 )
 from airflow_provider_mlconn.sandbox.hubspot.changes import (
-    ASSOCIATION_CHANGE,
     CHANGE_SOURCE,
-    CREATION,
     DELETION,
-    PROPERTY_CHANGE,
     Change,
     Observer,
+    link_change,
+    write_changes,
 )
 from airflow_provider_mlconn.sandbox.hubspot.errors import (
     HubSpotError,
@@ -50,6 +46,7 @@ from airflow_provider_mlconn.sandbox.hubspot.errors import (
     bad_request,
     validation_detail,
 )
+from airflow_provider_mlconn.sandbox.hubspot.recalculation import ADJUSTMENTS, Key, Recalculation
 from airflow_provider_mlconn.sandbox.hubspot.values import (
     ValueProblem,
     iso,
@@ -61,9 +58,6 @@ from airflow_provider_mlconn.sandbox.hubspot.values import (
 
 FIRST_RECORD_ID = 1_000_001
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate")
-# What an invoice's totals are made of: a change to one of these, or to its association, recomputes them.
-INVOICE_PARTS = frozenset({LINE_ITEMS.name, DISCOUNTS.name, FEES.name, TAXES.name, COMMERCE_PAYMENTS.name})
-ADJUSTMENTS = (DISCOUNTS, FEES, TAXES)
 
 
 class Record:
@@ -119,7 +113,7 @@ class WriteInput:
 
     properties: Any
     target: Record | None = None
-    set_unique: tuple[str, str] | None = None  # upsert-create: (idProperty, value) to store
+    set_unique: Key | None = None  # upsert-create: (idProperty, value) to store
     trace_id: str | None = None
     associations: list[tuple[AssociationTypeDef, Record]] = field(default_factory=list)
     id_context: str | None = None  # the id the client named, for error contexts
@@ -143,8 +137,9 @@ class WriteResult:
 class Portal:
     """A HubSpot account's CRM data, as the API sees it.
 
-    HubSpot keeps some values current itself: line item amounts, payment nets, invoice totals and the
-    invoice's ``paid`` status. Every public write ends by "settling" the records it touched (``_settle``).
+    HubSpot keeps some values current itself: line item amounts and payment nets from the record's own
+    values (``_derive``), invoice totals and the ``paid`` status from related records (recalculation.py,
+    run at the end of every public write).
     ``api_payments_update_invoices``: whether payments recorded through the API count towards their
     invoice (hubspot-commerce.md §1.1 leaves it open; payments recorded in HubSpot always count).
     """
@@ -178,13 +173,13 @@ class Portal:
                 }
                 for k in OBJECT_TYPES
             }
-            self.unique: dict[tuple[str, str], dict[str, str]] = {}
+            self.unique: dict[Key, dict[str, str]] = {}
             for kind in OBJECT_TYPES:
                 for prop in kind.properties:
                     if prop.unique:
                         self.unique[(kind.name, prop.name)] = {}
             # (type, id) -> {(other type, other id): type ids seen from this side}
-            self.links: dict[tuple[str, str], dict[tuple[str, str], set[int]]] = {}
+            self.links: dict[Key, dict[Key, set[int]]] = {}
             self.index: dict[str, dict[str, Record]] = {k.name: {} for k in OBJECT_TYPES}
             self.pending: deque[tuple[int, str, str, Record | None]] = deque()
             self.index_version = 0  # bumped on every index change; search caches results per version
@@ -193,7 +188,7 @@ class Portal:
             self.invoice_number = 1000
             self.tax_rates: dict[str, commerce.TaxRate] = {}
             self.next_tax_rate_id = 1
-            self.dirty: set[tuple[str, str]] = set()  # (type, id) whose computed values may be stale
+            self.recalculation = Recalculation(self)
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -433,7 +428,7 @@ class Portal:
 
     def conflicts(self, kind: ObjectTypeDef, writes: list[PreparedWrite]) -> HubSpotError | None:
         """Unique-value clashes, which fail a whole request: contact e-mail 409, other unique values 400."""
-        claimed: dict[tuple[str, str], int] = {}
+        claimed: dict[Key, int] = {}
         for position, write in enumerate(writes):
             own_id = write.input.target.id if write.input.target else None
             for name, value in write.values.items():
@@ -473,7 +468,7 @@ class Portal:
         with self.lock:
             stamp = self.clock() if at_ms is None else at_ms
             results = [self._apply(kind, write, stamp) for write in writes]
-            self._settle(stamp)
+            self.recalculation.run(stamp)
             return [replace(r, record=self.records[kind.name].get(r.record.id, r.record)) for r in results]
 
     def _apply(self, kind: ObjectTypeDef, write: PreparedWrite, stamp: int) -> WriteResult:
@@ -502,7 +497,7 @@ class Portal:
         self._report_write(record, before, stamp)
         for assoc, other in write.input.associations:
             self._link(record, other, assoc, stamp)
-        self._touch(record)
+        self.recalculation.mark(record)
         echoed = [write.input.id_property] if write.input.id_property else []
         written = [*write.values, *echoed, *SYSTEM_PROPERTIES, kind.last_modified]
         return WriteResult(record, created, list(dict.fromkeys(written)), write.input.trace_id)
@@ -545,85 +540,9 @@ class Portal:
         elif kind is COMMERCE_PAYMENTS:
             props.update(commerce.payment_values(props))
 
-    # ------------------------------------------------------------ settling
-    def _touch(self, record: Record) -> None:
-        """Mark what a write of ``record`` may have made stale: its invoices, or itself."""
-        name = record.kind.name
-        if name in (INVOICES.name, COMMERCE_PAYMENTS.name):
-            self.dirty.add((name, record.id))
-        if name in INVOICE_PARTS:
-            for invoice_id, _ in self.linked(record, INVOICES):
-                self.dirty.add((INVOICES.name, invoice_id))
-
-    def _touch_pair(self, a: tuple[str, str], b: tuple[str, str]) -> None:
-        for one, other in ((a, b), (b, a)):
-            if one[0] == INVOICES.name and other[0] in INVOICE_PARTS:
-                self.dirty.add(one)
-            if one[0] == COMMERCE_PAYMENTS.name and other[0] == INVOICES.name:
-                self.dirty.add(one)
-
-    def _settle(self, stamp: int) -> None:
-        """Recompute what HubSpot keeps current for every dirty record: payments first (their invoice
-        counts), then invoices (totals from line items, discounts, fees, taxes and payments)."""
-        while self.dirty:
-            dirty, self.dirty = sorted(self.dirty), set()
-            for kind_name, record_id in dirty:
-                if kind_name == COMMERCE_PAYMENTS.name:
-                    self._settle_payment(record_id, stamp)
-            for kind_name, record_id in dirty:
-                if kind_name == INVOICES.name:
-                    self._settle_invoice(record_id, stamp)
-
-    def _settle_payment(self, record_id: str, stamp: int) -> None:
-        payment = self.records[COMMERCE_PAYMENTS.name].get(record_id)
-        if payment is None:
-            return
-        invoices = len(self.linked(payment, INVOICES))
-        self._recompute(
-            payment,
-            {
-                "hs_has_associated_invoice": "true" if invoices else "false",
-                "hs_number_of_associated_invoices": str(invoices),
-            },
-            stamp,
-        )
-
-    def _settle_invoice(self, record_id: str, stamp: int) -> None:
-        invoice = self.records[INVOICES.name].get(record_id)
-        if invoice is None:
-            return
-        status = invoice.properties.get("hs_invoice_status", "draft")
-        totals = None
-        if (
-            status in (invoice_states.DRAFT, invoice_states.OPEN)
-            or "hs_amount_billed" not in invoice.properties
-        ):
-            lines = self._linked_records(invoice, LINE_ITEMS)
-            adjustments = [
-                [commerce.Adjustment.of(r.id, r.properties) for r in self._linked_records(invoice, kind)]
-                for kind in ADJUSTMENTS
-            ]
-            totals = commerce.invoice_totals([r.properties for r in lines], *adjustments)
-        paid = sum(
-            (
-                commerce.payment_received(p.properties)
-                for p in self._linked_records(invoice, COMMERCE_PAYMENTS)
-                if self._counts_towards_invoice(p)
-            ),
-            Decimal(0),
-        )
-        self._recompute(invoice, commerce.invoice_values(invoice.properties, totals, paid), stamp)
-
-    def _counts_towards_invoice(self, payment: Record) -> bool:
-        recorded_in_hubspot = payment.properties.get("hs_payment_source_app") == commerce.INVOICE_SOURCE_APP
-        return recorded_in_hubspot or self.api_payments_update_invoices
-
-    def _linked_records(self, record: Record, kind: ObjectTypeDef) -> list[Record]:
-        found = (self.records[kind.name].get(oid) for oid, _ in self.linked(record, kind))
-        return sorted((r for r in found if r is not None), key=lambda r: int(r.id))
-
-    def _recompute(self, record: Record, values: dict[str, str], stamp: int) -> None:
-        """Publish a new version if a computed value changed; it moves the last-modified date [I]."""
+    def republish(self, record: Record, values: dict[str, str], stamp: int) -> None:
+        """A new version with HubSpot's recomputed ``values``, if one changed; it moves the last-modified
+        date [I: so a watermark read sees a total that moved]."""
         if all(record.properties.get(name) == value for name, value in values.items()):
             return
         stamp = max(stamp, record.updated_ms)
@@ -633,56 +552,16 @@ class Portal:
         self._report_write(updated, record, stamp)
 
     # ------------------------------------------------------------ reporting
-    def _report(self, change: Change) -> None:
-        if self.observer is not None:
-            self.observer(change)
-
     def _report_write(self, record: Record, before: Record | None, stamp: int) -> None:
-        """A creation, then one property change per value that changed (a creation reports the values it
-        set too [I]); HubSpot's bookkeeping properties never fire (the last-modified date cannot be
-        subscribed to [doc])."""
-        if self.observer is None:
-            return
-        kind, source = record.kind, CHANGE_SOURCE.get()
-        if before is None:
-            self._report(Change(CREATION, kind.name, record.id, stamp, source))
-        old = before.properties if before else {}
-        new = record.properties
-        for name in sorted(set(old) | set(new)):
-            if old.get(name) == new.get(name) or name in (*SYSTEM_PROPERTIES, kind.last_modified):
-                continue
-            self._report(
-                Change(
-                    PROPERTY_CHANGE,
-                    kind.name,
-                    record.id,
-                    stamp,
-                    source,
-                    property_name=name,
-                    property_value=new.get(name, ""),
-                )
-            )
+        if self.observer is not None:
+            old = before.properties if before is not None else None
+            for change in write_changes(record.kind, record.id, old, record.properties, stamp):
+                self.observer(change)
 
-    def _report_link(
-        self, a: tuple[str, str], b: tuple[str, str], type_id: int, *, removed: bool, stamp: int | None = None
-    ) -> None:
-        if self.observer is None:
-            return
-        assoc = ASSOCIATION_BY_ID.get(type_id)
-        self._report(
-            Change(
-                ASSOCIATION_CHANGE,
-                a[0],
-                a[1],
-                self.clock() if stamp is None else stamp,
-                CHANGE_SOURCE.get(),
-                to_type=b[0],
-                to_id=b[1],
-                association_type_id=type_id,
-                association_removed=removed,
-                primary=assoc is not None and assoc.label == "Primary",
-            )
-        )
+    def _report_link(self, a: Key, b: Key, type_id: int, *, removed: bool, stamp: int | None = None) -> None:
+        if self.observer is not None:
+            when = self.clock() if stamp is None else stamp
+            self.observer(link_change(a, b, type_id, removed=removed, stamp=when))
 
     # ------------------------------------------------------------ storing
     def _store(self, record: Record, before: Record | None) -> None:
@@ -739,10 +618,11 @@ class Portal:
                 kind, record_id, record.properties, record.created_ms, stamp, archived_ms=stamp
             )
             self._publish(kind.name, record_id, None)
-            self._report(Change(DELETION, kind.name, record_id, stamp, CHANGE_SOURCE.get()))
+            if self.observer is not None:
+                self.observer(Change(DELETION, kind.name, record_id, stamp, CHANGE_SOURCE.get()))
             for other in list(self.links.get((kind.name, record_id), {})):
                 self._unlink_all((kind.name, record_id), other, stamp)
-            self._settle(stamp)
+            self.recalculation.run(stamp)
             return True
 
     # ------------------------------------------------------------ tax rates
@@ -764,7 +644,7 @@ class Portal:
             return
         forward.add(assoc.type_id)
         backward.add(assoc.reverse_type_id)
-        self._touch_pair(a_key, b_key)
+        self.recalculation.mark_pair(a_key, b_key)
         self._report_link(a_key, b_key, assoc.type_id, removed=False, stamp=stamp)
         self._report_link(b_key, a_key, assoc.reverse_type_id, removed=False, stamp=stamp)
 
@@ -796,15 +676,15 @@ class Portal:
                         self._remove_type((a.kind.name, a.id), (b.kind.name, b.id), existing)
             for assoc in wanted:
                 self._link(a, b, assoc)
-            self._settle(self.clock())
+            self.recalculation.run(self.clock())
 
-    def _remove_type(self, a: tuple[str, str], b: tuple[str, str], assoc: AssociationTypeDef) -> None:
+    def _remove_type(self, a: Key, b: Key, assoc: AssociationTypeDef) -> None:
         forward = self.links.get(a, {}).get(b, set())
         if assoc.type_id not in forward:
             return
         forward.discard(assoc.type_id)
         self.links.get(b, {}).get(a, set()).discard(assoc.reverse_type_id)
-        self._touch_pair(a, b)
+        self.recalculation.mark_pair(a, b)
         self._report_link(a, b, assoc.type_id, removed=True)
         self._report_link(b, a, assoc.reverse_type_id, removed=True)
 
@@ -816,18 +696,18 @@ class Portal:
                     self._unlink_all((a.kind.name, a.id), (b.kind.name, b.id))
                     break
                 self._remove_type((a.kind.name, a.id), (b.kind.name, b.id), assoc)
-            self._settle(self.clock())
+            self.recalculation.run(self.clock())
 
     def unlink(self, a: Record, b: Record) -> None:
         with self.lock:
             self._unlink_all((a.kind.name, a.id), (b.kind.name, b.id))
-            self._settle(self.clock())
+            self.recalculation.run(self.clock())
 
-    def _unlink_all(self, a: tuple[str, str], b: tuple[str, str], stamp: int | None = None) -> None:
+    def _unlink_all(self, a: Key, b: Key, stamp: int | None = None) -> None:
         forward = self.links.get(a, {}).pop(b, set())
         backward = self.links.get(b, {}).pop(a, set())
         if forward or backward:
-            self._touch_pair(a, b)
+            self.recalculation.mark_pair(a, b)
         for type_id in sorted(forward):
             self._report_link(a, b, type_id, removed=True, stamp=stamp)
         for type_id in sorted(backward):
