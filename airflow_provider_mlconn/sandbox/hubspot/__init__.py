@@ -1,5 +1,6 @@
 """``mlconn-sandbox hubspot``: a faithful, in-memory HubSpot CRM API (objects v3, search, properties,
-associations v4), with HubSpot's auth, rate limits, error bodies and search index lag.
+associations v4, tax rates), with HubSpot's auth, rate limits, error bodies, search index lag, commerce
+arithmetic (invoice totals, payments, refunds) and webhooks.
 
 It models HubSpot, not our client: nothing here imports from hooks, mapping or
 ``airflow_provider_mlconn.hubspot``.
@@ -63,6 +64,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="start with HubSpot-origin data (products, companies, contacts, invoices, payments) from seed N",
     )
+    parser.add_argument(
+        "--api-payments-update-invoices",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.api_payments_update_invoices,
+        help="payments recorded through the API (commerce_payments + association 542) count towards the "
+        "invoice's amount paid, balance due and paid status (default: they do)",
+    )
+    parser.add_argument(
+        "--webhook-batch-delay-ms",
+        type=int,
+        default=defaults.webhook_batch_delay_ms,
+        metavar="MS",
+        help=f"how long webhook events gather into a batch (default {defaults.webhook_batch_delay_ms})",
+    )
+    parser.add_argument(
+        "--webhook-backoff-scale",
+        type=float,
+        default=defaults.webhook_backoff_scale,
+        metavar="F",
+        help="multiplies the webhook retry delays (1.0: HubSpot's, about 24 h over 10 retries)",
+    )
+    parser.add_argument(
+        "--webhook-max-retries",
+        type=int,
+        default=defaults.webhook_max_retries,
+        metavar="N",
+        help=f"retries of a webhook POST that failed (default {defaults.webhook_max_retries})",
+    )
+    parser.add_argument(
+        "--webhook-timeout",
+        type=float,
+        default=defaults.webhook_timeout_s,
+        metavar="SECONDS",
+        help=f"a webhook receiver that answers later has failed (default {defaults.webhook_timeout_s})",
+    )
 
 
 def app_from_args(args: argparse.Namespace) -> FastAPI:
@@ -75,4 +111,9 @@ def app_from_args(args: argparse.Namespace) -> FastAPI:
         fault_rate=args.fault_rate,
         search_lag_ms=args.search_lag_ms,
         seed=args.seed,
+        api_payments_update_invoices=args.api_payments_update_invoices,
+        webhook_batch_delay_ms=args.webhook_batch_delay_ms,
+        webhook_backoff_scale=args.webhook_backoff_scale,
+        webhook_max_retries=args.webhook_max_retries,
+        webhook_timeout_s=args.webhook_timeout,
     )

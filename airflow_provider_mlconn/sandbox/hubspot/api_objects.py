@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from airflow_provider_mlconn.sandbox.hubspot.catalog import (
     ASSOCIATION_BY_ID,
+    INVOICES,
     ObjectTypeDef,
     resolve_object_type,
 )
@@ -168,8 +169,28 @@ async def update_object(request: Request, object_type: str, object_id: str) -> R
 
 async def archive_object(request: Request, object_type: str, object_id: str) -> Response:
     kind = kind_named(object_type)
-    portal_of(request).archive(kind, object_id)
+    portal = portal_of(request)
+    with portal.lock:
+        _refuse_final_invoices(portal, kind, [object_id])
+        portal.archive(kind, object_id)
     return no_content()
+
+
+def _refuse_final_invoices(portal: Portal, kind: ObjectTypeDef, ids: list[str]) -> None:
+    """The API deletes draft invoices only; open ones only where an account setting allows it, which
+    this portal does not [doc: hubspot-commerce.md §1.1; the setting's default is I]."""
+    if kind is not INVOICES:
+        return
+    final = []
+    for record_id in ids:
+        invoice = portal.get(kind, record_id)
+        if invoice is not None and invoice.properties.get("hs_invoice_status", "draft") != "draft":
+            final.append(record_id)
+    if final:
+        raise bad_request(
+            f"Only draft invoices can be deleted; not draft: {', '.join(final)}. Void an invoice instead.",
+            context={"ids": final},
+        )
 
 
 def _inline_associations(
@@ -407,6 +428,8 @@ def _batch_read(request: Request, portal: Portal, kind: ObjectTypeDef, body: Any
 def _batch_archive(
     request: Request, portal: Portal, kind: ObjectTypeDef, body: Any, started: str
 ) -> Response:
-    for record_id in _ids_of(inputs_of(body, limit=BATCH_LIMIT)):
+    ids = _ids_of(inputs_of(body, limit=BATCH_LIMIT))
+    _refuse_final_invoices(portal, kind, ids)
+    for record_id in ids:
         portal.archive(kind, record_id)
     return no_content()

@@ -2,6 +2,9 @@
 
 hubspot.md §6: create needs name, label, type, fieldType, groupName; ``hasUniqueValue`` is set at
 creation only and at most 10 custom properties per object may have it; PATCH ``options`` replaces them.
+Options (hubspot-commerce.md §3.3): an enumeration needs ``options`` [spec: "required for enumerated
+properties"]; each option needs ``label``, ``value`` and ``hidden`` [spec ``OptionInput``]; at most 5,000
+options, each at most 3,000 characters of label + value + description [doc, KB].
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from airflow_provider_mlconn.sandbox.hubspot.catalog import ObjectTypeDef, Option, PropertyDef
-from airflow_provider_mlconn.sandbox.hubspot.errors import HubSpotError, InputError, bad_request
+from airflow_provider_mlconn.sandbox.hubspot.errors import (
+    HubSpotError,
+    InputError,
+    bad_request,
+    validation_detail,
+)
 from airflow_provider_mlconn.sandbox.hubspot.portal import Portal, PropertyGroup
 from airflow_provider_mlconn.sandbox.hubspot.wire import (
     batch_body,
@@ -29,6 +37,8 @@ from airflow_provider_mlconn.sandbox.hubspot.wire import (
 
 PREFIXES = ("/crm/v3/properties", "/crm/properties/2026-03")
 MAX_UNIQUE_PER_OBJECT = 10
+MAX_OPTIONS = 5_000
+MAX_OPTION_CHARS = 3_000
 BATCH_LIMIT = 100
 TYPES = {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
 FIELD_TYPES_BY_TYPE = {
@@ -73,27 +83,66 @@ def _missing_property(kind: ObjectTypeDef, name: str) -> HubSpotError:
 
 
 def _options(raw: Any) -> tuple[Option, ...]:
-    if raw is None:
-        return ()
+    """The options of a create or a PATCH (which replaces the whole list), or HubSpot's 400."""
     if not isinstance(raw, list):
-        raise bad_request("options must be a list of {label, value, hidden, displayOrder}.")
-    options = []
-    for i, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not entry.get("label") or entry.get("value") in (None, ""):
-            raise bad_request(f"Option {i} needs a label and a value.")
-        options.append(
-            Option(
-                label=str(entry["label"]),
-                value=str(entry["value"]),
-                display_order=int(entry.get("displayOrder", i)),
-                hidden=bool(entry.get("hidden", False)),
-                description=str(entry.get("description") or ""),
-            )
+        raise bad_request("options must be a list of {label, value, hidden, displayOrder, description}.")
+    if len(raw) > MAX_OPTIONS:
+        raise bad_request(
+            f"A property can have at most {MAX_OPTIONS} options; {len(raw)} were given.",
+            errors=[validation_detail("TOO_MANY_OPTIONS", f"{len(raw)} options > {MAX_OPTIONS}")],
+            context={"options": [str(len(raw))]},
         )
+    options = [_option(i, entry) for i, entry in enumerate(raw)]
     values = [o.value for o in options]
-    if len(set(values)) != len(values):
-        raise bad_request("Option values must be unique.")
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise bad_request(
+            f"Option values must be unique; repeated: {duplicates[:10]}.", context={"value": duplicates[:10]}
+        )
     return tuple(options)
+
+
+def _option(position: int, entry: Any) -> Option:
+    if not isinstance(entry, dict):
+        raise bad_request(f"Option {position} must be an object with label, value and hidden.")
+    # HubSpot names missing required fields the way its JSON binding reports them [I].
+    missing = [name for name in ("hidden", "label", "value") if entry.get(name) is None]
+    if missing:
+        raise bad_request(
+            "Invalid input JSON: Cannot build OptionInput, some of required attributes are not set "
+            f"[{', '.join(missing)}]",
+            context={"options": [str(position)], "missingFields": missing},
+        )
+    if not isinstance(entry["hidden"], bool):
+        raise bad_request(f"Option {position}: hidden must be true or false, got {entry['hidden']!r}.")
+    label, value = str(entry["label"]), str(entry["value"])
+    description = str(entry.get("description") or "")
+    if not label or not value:
+        raise bad_request(f"Option {position} needs a non-empty label and value.")
+    size = len(label) + len(value) + len(description)
+    if size > MAX_OPTION_CHARS:
+        raise bad_request(
+            f"Option {position} ({value[:40]!r}) has {size} characters of label, value and description; "
+            f"the most an option may have is {MAX_OPTION_CHARS}.",
+            errors=[validation_detail("OPTION_TOO_LONG", f"{size} characters > {MAX_OPTION_CHARS}")],
+            context={"options": [str(position)]},
+        )
+    try:
+        display_order = int(entry.get("displayOrder", position))
+    except (TypeError, ValueError):
+        raise bad_request(f"Option {position}: displayOrder must be an integer.") from None
+    return Option(label, value, display_order, entry["hidden"], description)
+
+
+def _creation_options(kind_of_value: str, body: dict[str, Any]) -> tuple[Option, ...]:
+    if body.get("options") is None:
+        if kind_of_value == "enumeration":
+            raise bad_request(
+                "Invalid input JSON: options are required for enumeration properties (use [] for none yet).",
+                context={"missingFields": ["options"]},
+            )
+        return ()
+    return _options(body["options"])
 
 
 def _new_property(portal: Portal, kind: ObjectTypeDef, body: Any) -> PropertyDef:
@@ -137,7 +186,7 @@ def _new_property(portal: Portal, kind: ObjectTypeDef, body: Any) -> PropertyDef
         field_type=field_type,
         group=group,
         unique=unique,
-        options=_options(body.get("options")),
+        options=_creation_options(kind_of_value, body),
         hubspot_defined=False,
         description=str(body.get("description") or ""),
         display_order=int(body.get("displayOrder", -1)),

@@ -129,6 +129,10 @@ def _choice(name: str, label: str, values: tuple[str, ...]) -> PropertyDef:
     return PropertyDef(name=name, label=label, type="enumeration", field_type="select", options=options)
 
 
+def _computed_bool(name: str, label: str) -> PropertyDef:
+    return replace(_bool(name, label), read_only=True, calculated=True)
+
+
 def _system(last_modified: str) -> tuple[PropertyDef, ...]:
     return (
         _number("hs_object_id", "Record ID", read_only=True),
@@ -284,6 +288,9 @@ PRODUCTS = ObjectTypeDef(
             _number("hs_cost_of_goods_sold", "Unit cost"),
             _text("hs_recurring_billing_period", "Term"),
             _choice("hs_product_type", "Product type", ("inventory", "non_inventory", "service")),
+            _number("discount", "Unit discount"),
+            _number("hs_discount_percentage", "Discount percentage"),
+            _number("tax", "Tax"),
             *_system("hs_lastmodifieddate"),
         ),
     ),
@@ -310,10 +317,19 @@ LINE_ITEMS = ObjectTypeDef(
             _number("amount", "Net price", read_only=True, calculated=True),
             _number("discount", "Unit discount"),
             _number("hs_discount_percentage", "Discount percentage"),
+            _number("tax", "Tax"),
             _text("hs_line_item_currency_code", "Currency"),
             _number("hs_product_id", "Product ID"),
+            _number("hs_cost_of_goods_sold", "Unit cost"),
             _text("hs_tax_rate_group_id", "Tax rate"),
             _text("hs_recurring_billing_period", "Term"),
+            # Set by HubSpot from price, quantity, discounts and the tax rate (commerce.py).
+            _number("hs_pre_discount_amount", "Pre-discount amount", read_only=True, calculated=True),
+            _number("hs_total_discount", "Total discount", read_only=True, calculated=True),
+            _number("hs_tax_rate", "Tax rate (%)", read_only=True, calculated=True),
+            _text("hs_tax_label", "Tax label", read_only=True),
+            _number("hs_tax_amount", "Tax amount", read_only=True, calculated=True),
+            _number("hs_post_tax_amount", "Post-tax amount", read_only=True, calculated=True),
             *_system("hs_lastmodifieddate"),
         ),
     ),
@@ -405,12 +421,76 @@ COMMERCE_PAYMENTS = ObjectTypeDef(
             _text("hs_order_discount_code", "Order discount code", read_only=True),
             _text("hs_settlement_currency_code", "Settlement currency", read_only=True),
             _number("hs_net_amount", "Net amount", read_only=True, calculated=True),
+            _number(
+                "hs_net_amount_after_refunds", "Net amount after refunds", read_only=True, calculated=True
+            ),
+            _number(
+                "hs_refunds_amount_in_portal_currency",
+                "Refunds (portal currency)",
+                read_only=True,
+                calculated=True,
+            ),
+            _number(
+                "hs_max_refundable_amount_in_portal_currency",
+                "Refundable (portal currency)",
+                read_only=True,
+                calculated=True,
+            ),
+            _computed_bool("hs_has_associated_invoice", "Has associated invoice"),
+            _number(
+                "hs_number_of_associated_invoices",
+                "Number of associated invoices",
+                read_only=True,
+                calculated=True,
+            ),
             _text("hs_payment_creation_method", "Creation method", read_only=True),
             *_system("hs_lastmodifieddate"),
         ),
     ),
     searchable=("hs_reference_number", "hs_customer_email"),
 )
+
+ADJUSTMENT_TYPES = ("FIXED", "PERCENT")
+
+
+def _adjustment(name: str, singular: str, type_id: str, *extra: PropertyDef) -> ObjectTypeDef:
+    """Invoice-level discounts, fees and taxes (hubspot-commerce.md §1.2): a label, FIXED or PERCENT, a
+    value and a sort order. The object type ids are [I]: HubSpot's object definitions were not retrieved."""
+    group = f"{singular}information"
+    return ObjectTypeDef(
+        name=name,
+        type_id=type_id,
+        singular=singular,
+        label=singular.upper(),
+        association_key=name,
+        last_modified="hs_lastmodifieddate",
+        default_group=group,
+        default_properties=(
+            "hs_label",
+            "hs_type",
+            "hs_value",
+            "createdate",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+        ),
+        properties=_grouped(
+            group,
+            (
+                _text("hs_label", "Label"),
+                _choice("hs_type", "Type", ADJUSTMENT_TYPES),
+                _number("hs_value", "Value"),
+                _number("hs_sort_order", "Sort order"),
+                *extra,
+                *_system("hs_lastmodifieddate"),
+            ),
+        ),
+        searchable=("hs_label",),
+    )
+
+
+DISCOUNTS = _adjustment("discounts", "discount", "0-84", _text("hs_duration", "Duration"))
+FEES = _adjustment("fees", "fee", "0-85")
+TAXES = _adjustment("taxes", "tax", "0-86")
 
 OBJECT_TYPES: tuple[ObjectTypeDef, ...] = (
     CONTACTS,
@@ -420,6 +500,9 @@ OBJECT_TYPES: tuple[ObjectTypeDef, ...] = (
     LINE_ITEMS,
     INVOICES,
     COMMERCE_PAYMENTS,
+    DISCOUNTS,
+    FEES,
+    TAXES,
 )
 
 
@@ -499,6 +582,10 @@ ASSOCIATION_TYPES: tuple[AssociationTypeDef, ...] = (
     *_pair(INVOICES, COMPANIES, 179, 180),
     *_pair(INVOICES, DEALS, 175, 176),
     *_pair(INVOICES, COMMERCE_PAYMENTS, 541, 542),
+    # 411/413/415 are documented (hubspot.md §4.2); their reverse ids 412/414/416 are [I] (pairs differ by 1).
+    *_pair(INVOICES, DISCOUNTS, 411, 412),
+    *_pair(INVOICES, FEES, 413, 414),
+    *_pair(INVOICES, TAXES, 415, 416),
     *_pair(COMMERCE_PAYMENTS, CONTACTS, 387, 388),
     *_pair(COMMERCE_PAYMENTS, COMPANIES, 389, 390),
     *_pair(COMMERCE_PAYMENTS, DEALS, 391, 392),

@@ -1,14 +1,16 @@
 """Changes made inside HubSpot rather than through the API: a salesperson in the UI, HubSpot's own
-processing (payments, invoice totals). They may set values the API treats as read-only, skip the
-API's business rules, and can be dated in the past, so tests can build the portal they need.
+processing (payments, invoice totals). Generic edits (``write``) may set values the API treats as
+read-only, skip the API's business rules, and can be dated in the past, so tests can build the portal
+they need. The named actions (issue or void an invoice, record or refund a payment, edit a product) obey
+what HubSpot's UI allows. Every edit moves the record's last-modified date, as in HubSpot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
+from airflow_provider_mlconn.sandbox.hubspot import commerce, invoice_states
 from airflow_provider_mlconn.sandbox.hubspot.catalog import (
     ASSOCIATION_BY_ID,
     COMMERCE_PAYMENTS,
@@ -114,8 +116,9 @@ def create_invoice(
     due_days: int = 30,
     extra: dict[str, Any] | None = None,
 ) -> tuple[Record, list[Record]]:
-    """An invoice with line items (each from a product, by id or SKU), linked to its contact and company,
-    with HubSpot's totals filled in: what a salesperson creates in the invoices tool."""
+    """An invoice with line items (each from a product, by id or SKU, with optional ``discount``,
+    ``hs_discount_percentage``, ``tax`` and ``hs_tax_rate_group_id``), linked to its contact and company:
+    what a salesperson creates in the invoices tool. HubSpot computes its totals."""
     with portal.lock:
         items = []
         for line in lines:
@@ -125,12 +128,10 @@ def create_invoice(
                 "quantity": line.get("quantity", 1),
                 "hs_line_item_currency_code": currency,
             }
-            if line.get("price") is not None:
-                props["price"] = line["price"]
+            for name in ("price", "discount", "hs_discount_percentage", "tax", "hs_tax_rate_group_id"):
+                if line.get(name) is not None:
+                    props[name] = line[name]
             items.append(write(portal, LINE_ITEMS, props, at_ms=at_ms))
-        subtotal = sum(
-            (parse_number(i.properties.get("amount", "0")) or Decimal(0) for i in items), Decimal(0)
-        )
         invoice_ms = at_ms if at_ms is not None else portal.clock()
         links = [_assoc(409, item) for item in items]
         if contact is not None:
@@ -142,10 +143,6 @@ def create_invoice(
             "hs_invoice_status": status,
             "hs_invoice_date": invoice_ms,
             "hs_due_date": invoice_ms + due_days * DAY_MS,
-            "hs_subtotal": format_number(subtotal),
-            "hs_amount_billed": format_number(subtotal),
-            "hs_amount_paid": "0",
-            "hs_balance_due": format_number(subtotal),
             **(extra or {}),
         }
         invoice = write(portal, INVOICES, props, at_ms=at_ms, associations=links)
@@ -167,6 +164,37 @@ def _product(portal: Portal, line: dict[str, Any]) -> Record:
     return product
 
 
+def _status_of(invoice: Record) -> str:
+    return invoice.properties.get("hs_invoice_status", invoice_states.DRAFT)
+
+
+def _move_invoice(portal: Portal, invoice: Record, becomes: str, at_ms: int | None) -> Record:
+    with portal.lock:
+        current = portal.get(INVOICES, invoice.id) or invoice
+        was = _status_of(current)
+        paid = commerce.number(current.properties, "hs_amount_paid")
+        problem = invoice_states.transition_problem(was, becomes, paid)
+        if problem is None and was == becomes:
+            problem = f"The invoice is already {was}."
+        if problem is None and becomes == invoice_states.OPEN:
+            problem = invoice_states.open_problem(
+                len(portal.linked(current, CONTACTS)), len(portal.linked(current, LINE_ITEMS))
+            )
+        if problem is not None:
+            raise bad_request(problem, context={"hs_invoice_status": [was]})
+        return write(portal, INVOICES, {"hs_invoice_status": becomes}, target=current, at_ms=at_ms)
+
+
+def issue_invoice(portal: Portal, invoice: Record, *, at_ms: int | None = None) -> Record:
+    """A salesperson finalises a draft (draft -> open): one contact and a line item at least [doc]."""
+    return _move_invoice(portal, invoice, invoice_states.OPEN, at_ms)
+
+
+def void_invoice(portal: Portal, invoice: Record, *, at_ms: int | None = None) -> Record:
+    """A salesperson voids a draft or an unpaid open invoice; paid and voided ones refuse (invoice_states)."""
+    return _move_invoice(portal, invoice, invoice_states.VOIDED, at_ms)
+
+
 def record_payment(
     portal: Portal,
     invoice: Record,
@@ -177,12 +205,21 @@ def record_payment(
     reference: str | None = None,
     at_ms: int | None = None,
 ) -> Record:
-    """A payment received against ``invoice`` (542), linked to the invoice's contact and company; a
-    succeeded one lowers the balance due and, once it reaches zero, marks the invoice paid [inf]."""
+    """ "Record payment" on an open invoice: a payment (542 to the invoice, 387/389 to its contact and
+    company) that HubSpot applies to the invoice: a part payment lowers the balance and leaves it open,
+    one that covers it (or more) marks it paid ([obs] hubspot-commerce.md §1.1)."""
     with portal.lock:
-        links = [_assoc(542, invoice)]
-        contacts = portal.linked(invoice, CONTACTS)
-        companies = portal.linked(invoice, COMPANIES)
+        current = portal.get(INVOICES, invoice.id) or invoice
+        if _status_of(current) != invoice_states.OPEN:
+            raise bad_request(
+                f"Payments are recorded on open invoices; invoice {current.id} is {_status_of(current)}."
+            )
+        value = parse_number(amount)
+        if value is None or value <= 0:
+            raise bad_request(f"amount must be a positive number, got {amount!r}.")
+        links = [_assoc(542, current)]
+        contacts = portal.linked(current, CONTACTS)
+        companies = portal.linked(current, COMPANIES)
         email = None
         if contacts:
             contact = portal.get(CONTACTS, contacts[0][0])
@@ -195,30 +232,68 @@ def record_payment(
                 links.append(_assoc(389, company))
         stamp = at_ms if at_ms is not None else portal.clock()
         props: dict[str, Any] = {
-            "hs_initial_amount": amount,
+            "hs_initial_amount": format_number(value),
             "hs_initiated_date": stamp,
-            "hs_currency_code": invoice.properties.get("hs_currency"),
+            "hs_currency_code": current.properties.get("hs_currency"),
             "hs_payment_method_type": method,
             "hs_processor_type": "none",
             "hs_latest_status": status,
             "hs_reference_number": reference or f"PAY-{portal.next_id}",
+            "hs_payment_source_app": commerce.INVOICE_SOURCE_APP,
+            "hs_payment_source_id": current.id,
         }
         if email:
             props["hs_customer_email"] = email
-        payment = write(portal, COMMERCE_PAYMENTS, props, at_ms=at_ms, associations=links)
-        if status == "succeeded":
-            _apply_payment(portal, invoice, parse_number(str(amount)) or Decimal(0), stamp)
-        return payment
+        return write(portal, COMMERCE_PAYMENTS, props, at_ms=at_ms, associations=links)
 
 
-def _apply_payment(portal: Portal, invoice: Record, amount: Decimal, stamp: int) -> None:
-    current = portal.get(INVOICES, invoice.id) or invoice
-    billed = parse_number(current.properties.get("hs_amount_billed", "0")) or Decimal(0)
-    paid = (parse_number(current.properties.get("hs_amount_paid", "0")) or Decimal(0)) + amount
-    changes: dict[str, Any] = {
-        "hs_amount_paid": format_number(paid),
-        "hs_balance_due": format_number(max(billed - paid, Decimal(0))),
-    }
-    if paid >= billed and current.properties.get("hs_invoice_status") == "open":
-        changes["hs_invoice_status"] = "paid"
-    write(portal, INVOICES, changes, target=current, at_ms=stamp)
+def refund_payment(
+    portal: Portal, payment: Record, *, amount: Any = None, at_ms: int | None = None
+) -> Record:
+    """A refund of ``amount`` (all that is left by default): ``hs_refunds_amount`` grows and the status
+    becomes ``partially_refunded`` or ``refunded`` (hubspot-commerce.md §2); the invoice's amount paid
+    drops by as much, its status stays [I]."""
+    with portal.lock:
+        current = portal.get(COMMERCE_PAYMENTS, payment.id) or payment
+        status = current.properties.get("hs_latest_status")
+        if status not in commerce.REFUNDABLE_STATUSES:
+            raise bad_request(f"Only succeeded payments can be refunded; payment {current.id} is {status}.")
+        gross = commerce.number(current.properties, "hs_initial_amount")
+        refunded = commerce.number(current.properties, "hs_refunds_amount")
+        left = gross - refunded
+        value = left if amount is None else parse_number(amount)
+        if value is None or value <= 0 or value > left:
+            raise bad_request(
+                f"amount must be more than 0 and at most {format_number(left)}, got {amount!r}."
+            )
+        total = refunded + value
+        changes = {
+            "hs_refunds_amount": format_number(total),
+            "hs_latest_status": "refunded" if total >= gross else "partially_refunded",
+        }
+        return write(portal, COMMERCE_PAYMENTS, changes, target=current, at_ms=at_ms)
+
+
+PRODUCT_FIELDS = {"name": "name", "price": "price", "description": "description", "sku": "hs_sku"}
+
+
+def product_properties(body: dict[str, Any]) -> dict[str, Any]:
+    """A product edit's properties: ``name``, ``price``, ``description``, ``sku``, plus ``properties``."""
+    properties = dict(body.get("properties") or {})
+    for field, name in PRODUCT_FIELDS.items():
+        if field in body:
+            properties[name] = body[field]
+    price = parse_number(properties.get("price")) if properties.get("price") not in (None, "") else None
+    if price is not None and price < 0:
+        raise bad_request("price must not be negative.")
+    return properties
+
+
+def tax_rate(portal: Portal, body: dict[str, Any]) -> commerce.TaxRate:
+    """An account tax rate (Settings > Tax rates in HubSpot): ``{name, percentage_rate, label, active}``."""
+    rate = parse_number(body.get("percentage_rate"))
+    if not body.get("name") or rate is None or rate < 0:
+        raise bad_request("A tax rate needs a name and a percentage_rate of at least 0.")
+    return portal.add_tax_rate(
+        str(body["name"]), rate, str(body.get("label") or body["name"]), bool(body.get("active", True))
+    )

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mlconn.sandbox.hubspot.changes import API, CHANGE_SOURCE
 from airflow_provider_mlconn.sandbox.hubspot.limits import MESSAGES, RateLimits
 
 Scope = MutableMapping[str, Any]
@@ -46,6 +47,13 @@ class Settings:
     search_lag_ms: int = 1000
     seed: int | None = None
     portal_id: int = 40_400_001
+    # Whether commerce payments recorded through the API count towards their invoice (H18).
+    api_payments_update_invoices: bool = True
+    # Webhook delivery (H19): batching delay, retry backoff (1.0 = HubSpot's ~24 h), retries, timeout.
+    webhook_batch_delay_ms: int = 1000
+    webhook_backoff_scale: float = 1.0
+    webhook_max_retries: int = 10
+    webhook_timeout_s: float = 5.0
 
     def public(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "token"}
@@ -165,7 +173,11 @@ class Gateway:
             if fault != "after":
                 await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        source = CHANGE_SOURCE.set(API)  # what this call changes, webhooks report as changeSource API
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            CHANGE_SOURCE.reset(source)
         if fault == "after":
             # The write happened, the answer is lost on the way back: what makes retries dangerous.
             await self._fault_reply(send, base_headers, status=504)

@@ -12,10 +12,11 @@ import threading
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_mlconn.sandbox.hubspot import commerce, invoice_states
 from airflow_provider_mlconn.sandbox.hubspot.catalog import (
     ASSOCIATION_BY_ID,
     COMMERCE_PAYMENTS,
@@ -31,15 +32,23 @@ from airflow_provider_mlconn.sandbox.hubspot.catalog import (
     PropertyDef,
     default_association,
 )
+from airflow_provider_mlconn.sandbox.hubspot.changes import (
+    CHANGE_SOURCE,
+    DELETION,
+    Change,
+    Observer,
+    link_change,
+    write_changes,
+)
 from airflow_provider_mlconn.sandbox.hubspot.errors import (
     HubSpotError,
     InputError,
     bad_request,
     validation_detail,
 )
+from airflow_provider_mlconn.sandbox.hubspot.recalculation import ADJUSTMENTS, Key, Recalculation
 from airflow_provider_mlconn.sandbox.hubspot.values import (
     ValueProblem,
-    format_number,
     iso,
     normalize,
     now_ms,
@@ -104,7 +113,7 @@ class WriteInput:
 
     properties: Any
     target: Record | None = None
-    set_unique: tuple[str, str] | None = None  # upsert-create: (idProperty, value) to store
+    set_unique: Key | None = None  # upsert-create: (idProperty, value) to store
     trace_id: str | None = None
     associations: list[tuple[AssociationTypeDef, Record]] = field(default_factory=list)
     id_context: str | None = None  # the id the client named, for error contexts
@@ -126,12 +135,27 @@ class WriteResult:
 
 
 class Portal:
-    """A HubSpot account's CRM data, as the API sees it."""
+    """A HubSpot account's CRM data, as the API sees it.
 
-    def __init__(self, *, search_lag_ms: int = 0, clock: Callable[[], int] = now_ms) -> None:
+    HubSpot keeps some values current itself: line item amounts and payment nets from the record's own
+    values (``_derive``), invoice totals and the ``paid`` status from related records (recalculation.py,
+    run at the end of every public write).
+    ``api_payments_update_invoices``: whether payments recorded through the API count towards their
+    invoice (hubspot-commerce.md §1.1 leaves it open; payments recorded in HubSpot always count).
+    """
+
+    def __init__(
+        self,
+        *,
+        search_lag_ms: int = 0,
+        clock: Callable[[], int] = now_ms,
+        api_payments_update_invoices: bool = True,
+    ) -> None:
         self.lock = threading.RLock()
         self.clock = clock
         self.search_lag_ms = search_lag_ms
+        self.api_payments_update_invoices = api_payments_update_invoices
+        self.observer: Observer | None = None  # set by the webhook sender while it has subscriptions
         self.reset()
 
     # ----------------------------------------------------------------- state
@@ -149,19 +173,22 @@ class Portal:
                 }
                 for k in OBJECT_TYPES
             }
-            self.unique: dict[tuple[str, str], dict[str, str]] = {}
+            self.unique: dict[Key, dict[str, str]] = {}
             for kind in OBJECT_TYPES:
                 for prop in kind.properties:
                     if prop.unique:
                         self.unique[(kind.name, prop.name)] = {}
             # (type, id) -> {(other type, other id): type ids seen from this side}
-            self.links: dict[tuple[str, str], dict[tuple[str, str], set[int]]] = {}
+            self.links: dict[Key, dict[Key, set[int]]] = {}
             self.index: dict[str, dict[str, Record]] = {k.name: {} for k in OBJECT_TYPES}
             self.pending: deque[tuple[int, str, str, Record | None]] = deque()
             self.index_version = 0  # bumped on every index change; search caches results per version
             self.search_cache: dict[str, tuple[int, list[Record]]] = {}
             self.next_id = FIRST_RECORD_ID
             self.invoice_number = 1000
+            self.tax_rates: dict[str, commerce.TaxRate] = {}
+            self.next_tax_rate_id = 1
+            self.recalculation = Recalculation(self)
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -328,10 +355,7 @@ class Portal:
         if kind is INVOICES:
             if creating:
                 require("hs_currency")
-            was = item.target.properties.get("hs_invoice_status", "draft") if item.target else "draft"
-            becomes = merged.get("hs_invoice_status", "draft")
-            if becomes == "open" and was != "open":
-                problems.extend(self._invoice_open_rule(item))
+            problems.extend(self._invoice_rules(kind, item, values, merged))
         if kind is LINE_ITEMS:
             price = parse_number(merged.get("price", "0"))
             if price is not None and price < 0:
@@ -341,9 +365,55 @@ class Portal:
                 problems.append(
                     ("INVALID_PROPERTY_VALUE", f"Product {product_id} does not exist.", "hs_product_id")
                 )
+            rate_id = values.get("hs_tax_rate_group_id")
+            if rate_id and rate_id not in self.tax_rates:
+                problems.append(
+                    (
+                        "INVALID_OPTION",
+                        f"{rate_id} is not a tax rate of this account (GET /tax-rates/v1/tax-rates).",
+                        "hs_tax_rate_group_id",
+                    )
+                )
+        if kind in ADJUSTMENTS:
+            if creating:
+                require("hs_label", "hs_type", "hs_value")
+            value = parse_number(merged.get("hs_value", "0"))
+            if value is not None and value < 0:
+                problems.append(("INVALID_INTEGER", "hs_value must not be negative.", "hs_value"))
         return problems
 
-    def _invoice_open_rule(self, item: WriteInput) -> list[tuple[str, str, str]]:
+    def _invoice_rules(
+        self,
+        kind: ObjectTypeDef,
+        item: WriteInput,
+        values: dict[str, str | None],
+        merged: dict[str, str | None],
+    ) -> list[tuple[str, str, str]]:
+        """Status transitions and what each status lets the API change (invoice_states)."""
+        target = item.target
+        was = target.properties.get("hs_invoice_status", "draft") if target else "draft"
+        becomes = merged.get("hs_invoice_status") or "draft"
+        paid = commerce.number(target.properties, "hs_amount_paid") if target else Decimal(0)
+        code = invoice_states.CODE
+        problem = invoice_states.transition_problem(was, becomes, paid)
+        if problem is not None:
+            return [(code, problem, "hs_invoice_status")]
+        if becomes != was and becomes == invoice_states.OPEN:
+            contacts, line_items = self._open_parts(item)
+            problem = invoice_states.open_problem(contacts, line_items)
+            if problem is not None:
+                return [(code, problem, "hs_invoice_status")]
+        if target is None or not invoice_states.is_locked(was, paid):
+            return []
+        frozen = []
+        for name in values:
+            prop = self.property(kind, name)
+            if name != "hs_invoice_status" and prop is not None and prop.hubspot_defined:
+                frozen.append((code, invoice_states.locked_message(name, was), name))
+        return frozen
+
+    def _open_parts(self, item: WriteInput) -> tuple[int, int]:
+        """How many contacts and line items an invoice has, counting those this write associates."""
         contacts: set[str] = set()
         line_items: set[str] = set()
         if item.target is not None:
@@ -354,20 +424,11 @@ class Portal:
                 contacts.add(other.id)
             elif other.kind is LINE_ITEMS:
                 line_items.add(other.id)
-        if len(contacts) == 1 and line_items:
-            return []
-        return [
-            (
-                "INVALID_INVOICE_STATE",
-                "An invoice can only move to open with exactly one associated contact and at least one "
-                f"associated line item (it has {len(contacts)} contacts and {len(line_items)} line items).",
-                "hs_invoice_status",
-            )
-        ]
+        return len(contacts), len(line_items)
 
     def conflicts(self, kind: ObjectTypeDef, writes: list[PreparedWrite]) -> HubSpotError | None:
         """Unique-value clashes, which fail a whole request: contact e-mail 409, other unique values 400."""
-        claimed: dict[tuple[str, str], int] = {}
+        claimed: dict[Key, int] = {}
         for position, write in enumerate(writes):
             own_id = write.input.target.id if write.input.target else None
             for name, value in write.values.items():
@@ -402,10 +463,13 @@ class Portal:
     def commit(
         self, kind: ObjectTypeDef, writes: list[PreparedWrite], *, at_ms: int | None = None
     ) -> list[WriteResult]:
-        """Apply validated writes (all of them: conflicts were checked first)."""
+        """Apply validated writes (all of them: conflicts were checked first), then settle what they touched.
+        Each result holds the record as it is after settling (with HubSpot's computed values)."""
         with self.lock:
             stamp = self.clock() if at_ms is None else at_ms
-            return [self._apply(kind, write, stamp) for write in writes]
+            results = [self._apply(kind, write, stamp) for write in writes]
+            self.recalculation.run(stamp)
+            return [replace(r, record=self.records[kind.name].get(r.record.id, r.record)) for r in results]
 
     def _apply(self, kind: ObjectTypeDef, write: PreparedWrite, stamp: int) -> WriteResult:
         before = write.input.target
@@ -430,8 +494,10 @@ class Portal:
         self._derive(kind, props)
         record = Record(kind, record_id, props, created_ms, stamp)
         self._store(record, before)
+        self._report_write(record, before, stamp)
         for assoc, other in write.input.associations:
-            self._link(record, other, assoc)
+            self._link(record, other, assoc, stamp)
+        self.recalculation.mark(record)
         echoed = [write.input.id_property] if write.input.id_property else []
         written = [*write.values, *echoed, *SYSTEM_PROPERTIES, kind.last_modified]
         return WriteResult(record, created, list(dict.fromkeys(written)), write.input.trace_id)
@@ -445,29 +511,59 @@ class Portal:
             props["hs_number"] = f"INV-{self.invoice_number}"
         elif kind is COMMERCE_PAYMENTS:
             props.setdefault("hs_latest_status", "processing")
-            props["hs_payment_creation_method"] = "OTHER"
+            props.setdefault("hs_payment_creation_method", "OTHER")
+            # Set "even for API records" [doc]; its format is not documented: the record id [I].
+            props["hs_payment_id"] = props["hs_object_id"]
+            props.setdefault("hs_has_associated_invoice", "false")
+            props.setdefault("hs_number_of_associated_invoices", "0")
         elif kind is LINE_ITEMS and props.get("hs_product_id"):
             product = self.records[PRODUCTS.name].get(props["hs_product_id"])
-            if product is not None:  # a line item made from a product inherits its values
-                for name in ("name", "price", "hs_sku", "description", "hs_recurring_billing_period"):
+            if product is not None:  # a line item made from a product inherits its values, once
+                for name in (
+                    "name",
+                    "price",
+                    "hs_sku",
+                    "description",
+                    "hs_cost_of_goods_sold",
+                    "hs_recurring_billing_period",
+                ):
                     if name in product.properties:
                         props.setdefault(name, product.properties[name])
 
-    @staticmethod
-    def _derive(kind: ObjectTypeDef, props: dict[str, str]) -> None:
+    def _derive(self, kind: ObjectTypeDef, props: dict[str, str]) -> None:
+        """Values HubSpot computes from the record's own properties."""
         if kind is LINE_ITEMS:
-            quantity = parse_number(props.get("quantity", "1")) or Decimal(0)
-            price = parse_number(props.get("price", "0")) or Decimal(0)
-            discount = parse_number(props.get("discount", "0")) or Decimal(0)
-            percentage = parse_number(props.get("hs_discount_percentage", "0")) or Decimal(0)
-            unit = (price - discount) * (1 - percentage / 100)
-            props["amount"] = format_number((quantity * unit).quantize(Decimal("0.01")))
-        elif kind is COMMERCE_PAYMENTS and "hs_initial_amount" in props:
-            gross = parse_number(props["hs_initial_amount"]) or Decimal(0)
-            fees = parse_number(props.get("hs_fees_amount", "0")) or Decimal(0)
-            refunds = parse_number(props.get("hs_refunds_amount", "0")) or Decimal(0)
-            props["hs_net_amount"] = format_number(gross - fees - refunds)
+            rate = self.tax_rates.get(props.get("hs_tax_rate_group_id", ""))
+            for name in ("hs_tax_rate", "hs_tax_label"):
+                props.pop(name, None)
+            props.update(commerce.line_item_values(props, rate))
+        elif kind is COMMERCE_PAYMENTS:
+            props.update(commerce.payment_values(props))
 
+    def republish(self, record: Record, values: dict[str, str], stamp: int) -> None:
+        """A new version with HubSpot's recomputed ``values``, if one changed; it moves the last-modified
+        date [I: so a watermark read sees a total that moved]."""
+        if all(record.properties.get(name) == value for name, value in values.items()):
+            return
+        stamp = max(stamp, record.updated_ms)
+        props = {**record.properties, **values, record.kind.last_modified: iso(stamp)}
+        updated = Record(record.kind, record.id, props, record.created_ms, stamp)
+        self._store(updated, record)
+        self._report_write(updated, record, stamp)
+
+    # ------------------------------------------------------------ reporting
+    def _report_write(self, record: Record, before: Record | None, stamp: int) -> None:
+        if self.observer is not None:
+            old = before.properties if before is not None else None
+            for change in write_changes(record.kind, record.id, old, record.properties, stamp):
+                self.observer(change)
+
+    def _report_link(self, a: Key, b: Key, type_id: int, *, removed: bool, stamp: int | None = None) -> None:
+        if self.observer is not None:
+            when = self.clock() if stamp is None else stamp
+            self.observer(link_change(a, b, type_id, removed=removed, stamp=when))
+
+    # ------------------------------------------------------------ storing
     def _store(self, record: Record, before: Record | None) -> None:
         name = record.kind.name
         for (kind_name, prop_name), index in self.unique.items():
@@ -522,29 +618,49 @@ class Portal:
                 kind, record_id, record.properties, record.created_ms, stamp, archived_ms=stamp
             )
             self._publish(kind.name, record_id, None)
+            if self.observer is not None:
+                self.observer(Change(DELETION, kind.name, record_id, stamp, CHANGE_SOURCE.get()))
             for other in list(self.links.get((kind.name, record_id), {})):
-                self._unlink_all((kind.name, record_id), other)
+                self._unlink_all((kind.name, record_id), other, stamp)
+            self.recalculation.run(stamp)
             return True
 
+    # ------------------------------------------------------------ tax rates
+    def add_tax_rate(self, name: str, percentage_rate: Decimal, label: str, active: bool) -> commerce.TaxRate:
+        with self.lock:
+            rate = commerce.TaxRate(
+                str(self.next_tax_rate_id), name, percentage_rate, label, active, self.clock()
+            )
+            self.next_tax_rate_id += 1
+            self.tax_rates[rate.id] = rate
+            return rate
+
     # --------------------------------------------------------- associations
-    def _link(self, a: Record, b: Record, assoc: AssociationTypeDef) -> None:
-        forward = self.links.setdefault((a.kind.name, a.id), {}).setdefault((b.kind.name, b.id), set())
-        backward = self.links.setdefault((b.kind.name, b.id), {}).setdefault((a.kind.name, a.id), set())
-        default = default_association(a.kind.name, b.kind.name)
-        if default is not None:  # every labelled association carries the unlabeled one too
-            forward.add(default.type_id)
-            backward.add(default.reverse_type_id)
+    def _add_type(self, a: Record, b: Record, assoc: AssociationTypeDef, stamp: int | None) -> None:
+        a_key, b_key = (a.kind.name, a.id), (b.kind.name, b.id)
+        forward = self.links.setdefault(a_key, {}).setdefault(b_key, set())
+        backward = self.links.setdefault(b_key, {}).setdefault(a_key, set())
+        if assoc.type_id in forward:
+            return
         forward.add(assoc.type_id)
         backward.add(assoc.reverse_type_id)
+        self.recalculation.mark_pair(a_key, b_key)
+        self._report_link(a_key, b_key, assoc.type_id, removed=False, stamp=stamp)
+        self._report_link(b_key, a_key, assoc.reverse_type_id, removed=False, stamp=stamp)
+
+    def _link(self, a: Record, b: Record, assoc: AssociationTypeDef, stamp: int | None = None) -> None:
+        default = default_association(a.kind.name, b.kind.name)
+        if default is not None:  # every labelled association carries the unlabeled one too
+            self._add_type(a, b, default, stamp)
+        self._add_type(a, b, assoc, stamp)
         if assoc.label == "Primary":
             self._keep_single_primary(a, b, assoc)
 
     def _keep_single_primary(self, a: Record, b: Record, assoc: AssociationTypeDef) -> None:
         # A contact (or deal) has one primary company: a new primary moves the label [doc].
-        for (other_type, other_id), types in self.links.get((a.kind.name, a.id), {}).items():
+        for (other_type, other_id), types in list(self.links.get((a.kind.name, a.id), {}).items()):
             if other_type == b.kind.name and other_id != b.id and assoc.type_id in types:
-                types.discard(assoc.type_id)
-                self.links[(other_type, other_id)][(a.kind.name, a.id)].discard(assoc.reverse_type_id)
+                self._remove_type((a.kind.name, a.id), (other_type, other_id), assoc)
 
     def associate(
         self, a: Record, b: Record, types: Iterable[AssociationTypeDef], *, replace_labels: bool
@@ -557,13 +673,20 @@ class Portal:
                 for type_id in list(current):
                     existing = ASSOCIATION_BY_ID.get(type_id)
                     if existing and not existing.is_default and existing not in wanted:
-                        self._unlink_type(a, b, existing)
+                        self._remove_type((a.kind.name, a.id), (b.kind.name, b.id), existing)
             for assoc in wanted:
                 self._link(a, b, assoc)
+            self.recalculation.run(self.clock())
 
-    def _unlink_type(self, a: Record, b: Record, assoc: AssociationTypeDef) -> None:
-        self.links.get((a.kind.name, a.id), {}).get((b.kind.name, b.id), set()).discard(assoc.type_id)
-        self.links.get((b.kind.name, b.id), {}).get((a.kind.name, a.id), set()).discard(assoc.reverse_type_id)
+    def _remove_type(self, a: Key, b: Key, assoc: AssociationTypeDef) -> None:
+        forward = self.links.get(a, {}).get(b, set())
+        if assoc.type_id not in forward:
+            return
+        forward.discard(assoc.type_id)
+        self.links.get(b, {}).get(a, set()).discard(assoc.reverse_type_id)
+        self.recalculation.mark_pair(a, b)
+        self._report_link(a, b, assoc.type_id, removed=True)
+        self._report_link(b, a, assoc.reverse_type_id, removed=True)
 
     def remove_types(self, a: Record, b: Record, types: Iterable[AssociationTypeDef]) -> None:
         """Remove labels; removing the unlabeled default removes every association of the pair [doc]."""
@@ -571,13 +694,21 @@ class Portal:
             for assoc in types:
                 if assoc.is_default:
                     self._unlink_all((a.kind.name, a.id), (b.kind.name, b.id))
-                    return
-                self._unlink_type(a, b, assoc)
+                    break
+                self._remove_type((a.kind.name, a.id), (b.kind.name, b.id), assoc)
+            self.recalculation.run(self.clock())
 
     def unlink(self, a: Record, b: Record) -> None:
         with self.lock:
             self._unlink_all((a.kind.name, a.id), (b.kind.name, b.id))
+            self.recalculation.run(self.clock())
 
-    def _unlink_all(self, a: tuple[str, str], b: tuple[str, str]) -> None:
-        self.links.get(a, {}).pop(b, None)
-        self.links.get(b, {}).pop(a, None)
+    def _unlink_all(self, a: Key, b: Key, stamp: int | None = None) -> None:
+        forward = self.links.get(a, {}).pop(b, set())
+        backward = self.links.get(b, {}).pop(a, set())
+        if forward or backward:
+            self.recalculation.mark_pair(a, b)
+        for type_id in sorted(forward):
+            self._report_link(a, b, type_id, removed=True, stamp=stamp)
+        for type_id in sorted(backward):
+            self._report_link(b, a, type_id, removed=True, stamp=stamp)
