@@ -150,3 +150,25 @@ def test_no_generated_row_is_stamped_after_the_anchor_so_change_polls_read_only_
         virtual.schema, {"condition": [cond("F0111.UPMJ", "GREATER_EQUAL", after)]}, CONTEXT
     )
     assert [(r["AN8"], r["IDLN"]) for r in store.select(virtual, query)] == [(10004, 0)]
+
+
+def test_every_account_key_mcu_obj_sub_is_unique_and_its_business_unit_exists(store: Store) -> None:
+    accounts = rows(store, "F0901")
+    keys = Counter((r["MCU"], r["OBJ"].rstrip(), r["SUB"].rstrip()) for r in accounts)
+    assert [key for key, n in keys.items() if n > 1] == []
+    units = {r["MCU"]: r for r in rows(store, "F0006")}
+    assert all(units[r["MCU"]]["CO"] == r["CO"] for r in accounts), "an account's BU belongs to its company"
+    assert all(set(u) >= {"MCU", "DL01", "CO", "STYL"} for u in units.values())
+
+
+def test_both_companies_carry_a_revenue_range_with_subsidiaries_headers_and_inactive_accounts(
+    store: Store,
+) -> None:
+    revenue = [r for r in rows(store, "F0901") if "4000" <= r["OBJ"].rstrip() <= "4999"]
+    for company in ("00001", "00200"):
+        mine = [r for r in revenue if r["CO"] == company]
+        assert any(r["SUB"].strip() for r in mine), company
+        assert any(r["PEC"] == "N" for r in mine), company
+        assert any(r["PEC"] == "I" for r in mine), company
+        assert any(r["PEC"] == " " and not r["SUB"].strip() for r in mine), company
+    assert len({r["MCU"] for r in revenue if r["CO"] == "00001"}) >= 3, "revenue in each branch"

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from airflow_provider_mlconn.sandbox.jde.calendar import ordinal_to_julian, to_julian
+from airflow_provider_mlconn.sandbox.jde.chart import BUSINESS_UNITS, accounts_of
 
 Row = dict[str, Any]
 
@@ -890,63 +891,40 @@ class Dataset:
 
     def _accounts(self) -> list[Row]:
         rng = Draw(self.seed, 901)
-        plan = (
-            ("1110", "", "Cash in Bank - Operating", " ", "7"),
-            ("1200", "", "Accounts Receivable", "N", "5"),
-            ("1210", "", "A/R - Trade", " ", "7"),
-            ("1410", "", "Inventory", " ", "7"),
-            ("2110", "", "A/P - Trade", " ", "7"),
-            ("4100", "", "Revenue", "N", "5"),
-            ("4110", "", "Sales - Products", " ", "7"),
-            ("4110", "WEB", "Sales - Web Store", " ", "8"),
-            ("4120", "", "Sales - Freight Billed", " ", "7"),
-            ("4130", "", "Sales - Services", " ", "7"),
-            ("4190", "", "Sales - Discontinued (locked)", "I", "7"),
-            ("5110", "", "Cost of Goods Sold", " ", "7"),
-        )
         rows: list[Row] = []
         aid = 100
-        for company, (_currency, unit) in sorted(COMPANIES.items()):
-            for unit_name in (unit, company.lstrip("0") or "1"):
-                for obj, sub, description, posting_edit, level in plan:
-                    aid += 1 + rng.randrange(3)
-                    rows.append(
-                        {
-                            "AID": f"{aid:08d}",
-                            "CO": company,
-                            "MCU": right_justify(unit_name),
-                            "OBJ": obj.ljust(6),
-                            "SUB": sub.ljust(8),
-                            "DL01": description,
-                            "PEC": posting_edit,
-                            "LDA": level,
-                            **audit(rng, date(2012, 1, 1), "P0901"),
-                        }
-                    )
+        for unit in BUSINESS_UNITS:
+            for account in accounts_of(unit):
+                aid += 1 + rng.randrange(3)
+                rows.append(
+                    {
+                        "AID": f"{aid:08d}",
+                        "CO": unit.company,
+                        "MCU": right_justify(unit.mcu),
+                        "OBJ": account.obj.ljust(6),
+                        "SUB": account.sub.ljust(8),
+                        "DL01": account.description,
+                        "PEC": account.posting_edit,
+                        "LDA": account.level,
+                        **audit(rng, date(2012, 1, 1), "P0901"),
+                    }
+                )
         return rows
 
     def _business_units(self) -> list[Row]:
         rng = Draw(self.seed, 6)
-        units = (
-            ("1", "", "00001", 1, "Mile High Distribution - Corporate"),
-            ("200", "", "00200", 200, "Mile High Distribution Europe"),
-            ("M30", "WH", "00001", 1, "Denver Distribution Center"),
-            ("M40", "WH", "00001", 1, "Chicago Distribution Center"),
-            ("M50", "WH", "00001", 1, "Dallas Cross-Dock"),
-            ("00200", "", "00200", 200, "Europe Holding (legacy BU)"),
-        )
         return sorted(
             (
                 {
-                    "MCU": right_justify(unit),
-                    "STYL": pad(style, 2),
+                    "MCU": right_justify(unit.mcu),
+                    "STYL": pad(unit.style, 2),
                     "LDM": "3",
-                    "CO": company,
-                    "AN8": an8,
-                    "DL01": description,
+                    "CO": unit.company,
+                    "AN8": unit.address_number,
+                    "DL01": unit.description,
                     **audit(rng, date(2012, 1, 1), "P0006"),
                 }
-                for unit, style, company, an8, description in units
+                for unit in BUSINESS_UNITS
             ),
             key=lambda r: r["MCU"],
         )
