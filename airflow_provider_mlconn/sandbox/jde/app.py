@@ -766,9 +766,10 @@ def create_app(**overrides: Any) -> FastAPI:
     app.add_api_route("/jderest/defaultconfig", default_config, methods=["GET"])
     app.add_api_route("/jderest/v2/defaultconfig", default_config, methods=["GET"])
 
-    from airflow_provider_mlconn.sandbox.jde import control
+    from airflow_provider_mlconn.sandbox.jde import control, control_ledgers
 
     app.include_router(control.router)
+    app.include_router(control_ledgers.router)
     app.add_middleware(SandboxMiddleware, sandbox=sandbox)
     return app
 
