@@ -349,3 +349,83 @@ def test_the_after_commit_fault_can_be_switched_at_run_time_and_spares_refused_c
     sandbox.control("PATCH", "settings", {"fault_after_commit_rate": 0.0})
     assert refused(sandbox, "ORCH_55_CreateVoucher", voucher("V-1")) == ("5540", "SupplierInvoiceNumber")
     assert sandbox.ais("PATCH", f"{sandbox.url}/_sandbox/settings", {"fault_rate": 2}).status_code == 422
+
+
+def key_after(table: str, key: list[str], row: dict[str, Any]) -> dict[str, Any]:
+    """``k1 > v1 OR (k1 = v1 AND k2 > v2) ...``: where a client resumes after a lost page."""
+    entries = []
+    for depth, column in enumerate(key):
+        equal = [condition(f"{table}.{c}", "EQUAL", str(row[c])) for c in key[:depth]]
+        entries.append(
+            {
+                "andOr": "OR",
+                "query": {
+                    "matchType": "MATCH_ALL",
+                    "condition": [*equal, condition(f"{table}.{column}", "GREATER", str(row[column]))],
+                },
+            }
+        )
+    return {"complexQuery": entries}
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [("F42119", ["DOCO", "DCTO", "KCOO", "LNID"]), ("F0411", ["DOC", "DCT", "KCO", "SFX", "SFXE"])],
+)
+def test_the_new_ledgers_page_in_key_order_and_resume_by_key(
+    jde_sandbox: Start, table: str, key: list[str]
+) -> None:
+    sandbox = jde_sandbox()
+    everything = rows(sandbox, table)
+    assert len(everything) > 20
+    assert [tuple(r[c] for c in key) for r in everything] == sorted(
+        tuple(r[c] for c in key) for r in everything
+    )
+    token = sandbox.login()
+    body = {"targetName": table, "maxPageSize": "7", "enableNextPageProcessing": True}
+    page = sandbox.browse(token, body).json()
+    seen = page[f"fs_DATABROWSE_{table}"]["data"]["gridData"]["rowset"]
+    # the next page is lost (say the connection dropped): the client asks for what follows the last key
+    last = {k[len(table) + 1 :]: v for k, v in seen[-1].items()}
+    response = sandbox.ais(
+        "POST",
+        "/v2/dataservice",
+        {
+            "targetName": table,
+            "targetType": "table",
+            "maxPageSize": "No Max",
+            "query": key_after(table, key, last),
+        },
+        auth=(USERNAME, PASSWORD),
+    )
+    assert response.status_code == 200, response.text
+    resumed = response.json()[f"fs_DATABROWSE_{table}"]["data"]["gridData"]["rowset"]
+    assert len(seen) + len(resumed) == len(everything)
+    assert [r[f"{table}_{key[0]}"] for r in resumed] == [r[key[0]] for r in everything[len(seen) :]]
+
+
+def test_base_prices_answer_list_queries_on_the_item_and_carry_their_whole_key(jde_sandbox: Start) -> None:
+    sandbox = jde_sandbox()
+    prices = rows(sandbox, "F4106", condition("F4106.ITM", "LIST", "60003", "60006", "99999"))
+    assert {r["ITM"] for r in prices} == {60003, 60006}
+    assert set(prices[0]) >= {
+        "ITM",
+        "MCU",
+        "LOCN",
+        "LOTN",
+        "AN8",
+        "IGID",
+        "CGID",
+        "LOTG",
+        "FRMP",
+        "CRCD",
+        "UOM",
+    }
+    assert set(prices[0]) >= {"EFTJ", "EXDJ", "UPRC", "UPMJ", "TDAY"} and "UPMT" not in prices[0]
+    count = sandbox.ais(
+        "POST",
+        "/v2/dataservice",
+        {"targetName": "F4106", "targetType": "table", "dataServiceType": "COUNT"},
+        auth=(USERNAME, PASSWORD),
+    ).json()["count"]
+    assert count >= 50, "every item has a price"

@@ -1,10 +1,12 @@
-"""``/_sandbox/``: not part of AIS. Counters, reset, and edits that simulate a person changing data in
-JDE, so incremental sync can be tested.
+"""``/_sandbox/``: not part of AIS. Counters, settings, reset, and edits that simulate a person changing
+data in JDE, so incremental sync can be tested (the ledger, account, item and price edits are in
+``control_ledgers``).
 
-Every edit stamps the rows it writes with UPMJ/UPMT = now in the enterprise server's local time
-(``--timezone``), USER = ``user`` from the body (default ``JDEUSER``) and the program a person would have
-used (P01012 Address Book, P0111 Who's Who, P01111 e-mail, P0115 phones, P4101 Item Master). Each answers
-``{"touched": [{"table", "key", "UPMJ", "UPMT", "updated_at"}...]}`` listing every row it wrote.
+Every edit stamps the rows it writes with UPMJ/UPMT (TDAY on F4106/F42119) = now in the enterprise
+server's local time (``--timezone``), USER = ``user`` from the body (default ``JDEUSER``) and the program a
+person would have used (P01012 Address Book, P0111 Who's Who, P01111 e-mail, P0115 phones, P4101 Item
+Master). Each answers ``{"touched": [{"table", "key", "UPMJ", "UPMT" or "TDAY", "updated_at"}...]}``
+listing every row it wrote, once.
 """
 
 from __future__ import annotations

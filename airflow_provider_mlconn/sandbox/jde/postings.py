@@ -11,6 +11,7 @@ nothing.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from airflow_provider_mlconn.sandbox.jde.inputs import BusinessError, Context, account_number, money, to_date
@@ -161,7 +162,8 @@ def journal(
 def receipts_numbered(store: Store, an8: int, receipt_number: str) -> list[Row]:
     """The customer's receipt headers with this receipt number (CKNU is not unique in JDE)."""
     headers = store.table("F03B13")
-    newer = [g for g in headers.group_ids if isinstance(g, int) and g >= NEW_DOCUMENT_START // 10]
+    # seeded receipts sit in the customer's group; newer ones in the groups of next-number PYIDs
+    newer = headers.group_ids[bisect.bisect_left(headers.group_ids, NEW_DOCUMENT_START // 10) :]
     return [
         row
         for group in ([an8] if headers.has_group(an8) else []) + newer

@@ -108,7 +108,6 @@ class Store:
         self.seeded_until = to_julian(ANCHOR)
         # lookups the orchestrations build on first use and keep current as they write
         self.invoice_references: dict[tuple[str, str, str], tuple[int, str, str]] | None = None
-        self.receipt_numbers: dict[tuple[int, str], int] = {}
         self.item_numbers: dict[str, int] | None = None
         self.supplier_invoices: dict[tuple[int, str], tuple[int, str, str]] | None = None
         self._accounts: tuple[list[Row], dict[tuple[str, str, str, str], Row]] = ([], {})
