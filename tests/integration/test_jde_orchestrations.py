@@ -192,5 +192,29 @@ def test_discover_lists_the_published_orchestrations(jde_sandbox: Start) -> None
     sandbox = jde_sandbox()
     listing = sandbox.ais("GET", "/discover", auth=(USERNAME, PASSWORD)).json()
     names = {o["name"]: o for o in listing["orchestrations"]}
-    assert set(names) == {orch.CREATE_CUSTOMER_INVOICE, orch.CREATE_RECEIPT, orch.UPSERT_ITEM}
-    assert names[orch.CREATE_CUSTOMER_INVOICE]["inputFormat"] == "Generic"
+    assert set(names) == {
+        orch.CREATE_CUSTOMER_INVOICE,
+        orch.CREATE_RECEIPT,
+        orch.UPSERT_ITEM,
+        "ORCH_55_CreateCreditMemo",
+        "ORCH_55_CreateVoucher",
+        "ORCH_55_VoidReceipt",
+    }
+    assert all(o["inputFormat"] == "Generic" for o in names.values())
+    assert {"PaymentId", "ReceiptNumber", "CustomerNumber", "VoidDate", "VoidReason"} == {
+        i["name"] for i in names["ORCH_55_VoidReceipt"]["inputs"]
+    }
+
+
+def test_an_invoice_whose_answer_is_lost_after_the_commit_is_found_on_retry_not_posted_twice(
+    jde_sandbox: Start, jde_hook: MakeHook
+) -> None:
+    sandbox = jde_sandbox(customers=300, fault_after_commit_rate=1.0)
+    hook = jde_hook(sandbox)
+    results = [hook.create_customer_invoice(invoice(f"HS-AC-{n}")) for n in range(4)]
+    assert not any(r.created for r in results), "each post committed, lost its answer, and was found"
+    for n, result in enumerate(results):
+        (item,) = hook.find_invoices_by_reference(f"HS-AC-{n}", company="00001")
+        assert item.document_number == result.document_number
+    lost = sandbox.stats()["orchestrations"]["ORCH_55_CreateCustomerInvoice committed_response_lost"]
+    assert lost == 4

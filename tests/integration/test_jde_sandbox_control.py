@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.jde import JdeSandbox, condition
+from tests.support.jde import PASSWORD, USERNAME, JdeSandbox, condition
 
 pytestmark = pytest.mark.integration
 Start = Callable[..., JdeSandbox]
@@ -138,3 +138,177 @@ def test_reset_restores_the_seeded_data_and_zeroes_the_counters(jde_sandbox: Sta
     token = sandbox.login()
     (book,) = rows(sandbox, token, "F0101", condition("F0101.AN8", "EQUAL", "10001"))
     assert book["ALPH"] != "Temporary"
+
+
+def account_row(sandbox: JdeSandbox, token: str, number: str) -> dict[str, Any]:
+    unit, obj, *sub = number.split(".")
+    found = [
+        r
+        for r in rows(sandbox, token, "F0901", condition("F0901.OBJ", "EQUAL", obj))
+        if r["MCU"].strip() == unit and r["SUB"].strip() == (sub[0] if sub else "")
+    ]
+    assert len(found) == 1, number
+    return found[0]
+
+
+def post_invoice(sandbox: JdeSandbox, reference: str, account: str) -> Any:
+    inputs = {
+        "CustomerNumber": 10000,
+        "Company": "00001",
+        "ExternalReference": reference,
+        "InvoiceDate": "01/15/2026",
+        "PayItems": [{"GrossAmount": "10.00"}],
+        "GLDistribution": [{"Account": account, "Amount": "10.00"}],
+    }
+    return sandbox.ais(
+        "POST", "/v3/orchestrator/ORCH_55_CreateCustomerInvoice", inputs, auth=(USERNAME, PASSWORD)
+    )
+
+
+def test_an_account_locked_through_the_control_api_reads_back_with_pec_and_a_new_stamp(
+    jde_sandbox: Start,
+) -> None:
+    sandbox = jde_sandbox(timezone="Europe/Berlin")
+    token = sandbox.login()
+    aid = account_row(sandbox, token, "M30.4130.INST")["AID"]
+    result = sandbox.control("PATCH", f"accounts/{aid}", {"posting_edit": "N", "user": "GLADMIN"})
+    assert result["touched"][0]["table"] == "F0901" and result["touched"][0]["key"] == {"AID": aid}
+    locked = account_row(sandbox, token, "M30.4130.INST")
+    assert (locked["PEC"], locked["USER"], locked["PID"]) == ("N", "GLADMIN", "P0901")
+    assert stamped_now(locked, "Europe/Berlin")
+    refused = post_invoice(sandbox, "HS-LOCKED", "M30.4130.INST").json()
+    assert refused["errorText"] == "0026 Account Not Postable"
+    sandbox.control("PATCH", f"accounts/{aid}", {"posting_edit": " "})
+    assert post_invoice(sandbox, "HS-LOCKED", "M30.4130.INST").status_code == 200
+
+
+def test_a_new_account_takes_the_next_aid_and_its_key_must_be_new(jde_sandbox: Start) -> None:
+    sandbox = jde_sandbox()
+    token = sandbox.login()
+    before = rows(sandbox, token, "F0901")
+    new = {
+        "business_unit": "M30",
+        "object_account": "4150",
+        "subsidiary": "B2B",
+        "description": "Sales - Portal",
+    }
+    created = sandbox.control("POST", "accounts", new)
+    assert int(created["account_id"]) > max(int(r["AID"]) for r in before)
+    row = account_row(sandbox, token, "M30.4150.B2B")
+    assert (row["AID"], row["CO"], row["DL01"], row["PEC"], row["LDA"]) == (
+        created["account_id"], "00001", "Sales - Portal", " ", "7",
+    )  # fmt: skip
+    assert rows(sandbox, token, "F0901")[-1]["AID"] == created["account_id"], "AIDs stay in key order"
+    assert post_invoice(sandbox, "HS-NEW-ACCOUNT", "M30.4150.B2B").status_code == 200
+    post = sandbox.http.post
+    assert post(f"{sandbox.url}/_sandbox/accounts", json=new, timeout=10).status_code == 409
+    elsewhere = {**new, "business_unit": "M99"}
+    assert post(f"{sandbox.url}/_sandbox/accounts", json=elsewhere, timeout=10).status_code == 404
+    other_company = {**new, "business_unit": "200"}
+    assert post(f"{sandbox.url}/_sandbox/accounts", json=other_company, timeout=10).status_code == 422
+
+
+def test_business_units_are_added_and_renamed_and_accounts_renamed(jde_sandbox: Start) -> None:
+    sandbox = jde_sandbox()
+    token = sandbox.login()
+    added = sandbox.control(
+        "POST", "business-units", {"business_unit": "M60", "description": "Phoenix Branch", "type": "WH"}
+    )
+    assert added["touched"][0]["key"] == {"MCU": "         M60"}
+    sandbox.control("PATCH", "business-units/M60", {"description": "Phoenix Distribution Center"})
+    (unit,) = rows(sandbox, token, "F0006", condition("F0006.MCU", "EQUAL", "         M60"))
+    assert (unit["DL01"], unit["CO"], unit["STYL"], unit["PID"]) == (
+        "Phoenix Distribution Center",
+        "00001",
+        "WH",
+        "P0006",
+    )
+    assert stamped_now(unit, sandbox.state.options.timezone)
+    sandbox.control(
+        "POST", "accounts", {"business_unit": "M60", "object_account": "4110", "description": "Sales"}
+    )
+    aid = account_row(sandbox, token, "M60.4110")["AID"]
+    sandbox.control("PATCH", f"accounts/{aid}", {"description": "Sales - Products"})
+    assert account_row(sandbox, token, "M60.4110")["DL01"] == "Sales - Products"
+    duplicate = sandbox.http.post(
+        f"{sandbox.url}/_sandbox/business-units",
+        json={"business_unit": "M60", "description": "x"},
+        timeout=10,
+    )
+    assert duplicate.status_code == 409
+
+
+def price_in_effect(prices: list[dict[str, Any]], day: str, currency: str = "USD") -> list[dict[str, Any]]:
+    return [
+        r for r in prices if r["CRCD"] == currency and not r["MCU"].strip() and r["EFTJ"] <= day <= r["EXDJ"]
+    ]
+
+
+def test_setting_a_price_ends_the_old_row_the_day_before_and_the_new_one_is_in_effect_today(
+    jde_sandbox: Start,
+) -> None:
+    sandbox = jde_sandbox()
+    token = sandbox.login()
+    zone = ZoneInfo(sandbox.state.options.timezone)
+    today = datetime.now(zone).date()
+    (item,) = rows(sandbox, token, "F4101", condition("F4101.ITM", "EQUAL", "60006"))
+    before = rows(sandbox, token, "F4106", condition("F4106.ITM", "EQUAL", "60006"))
+    (old,) = [r for r in price_in_effect(before, f"{today:%Y%m%d}") if r["UOM"] == item["UOM1"]]
+    result = sandbox.control("POST", "items/60006/prices", {"price": "17.4950", "user": "PRICER"})
+    assert result["effective_date"] == f"{today:%Y%m%d}"
+    assert {t["table"] for t in result["touched"]} == {"F4106"} and len(result["touched"]) == 2
+    after = rows(sandbox, token, "F4106", condition("F4106.ITM", "EQUAL", "60006"))
+    (current,) = [r for r in price_in_effect(after, f"{today:%Y%m%d}") if r["UOM"] == item["UOM1"]]
+    assert (current["UPRC"], current["EFTJ"], current["EXDJ"]) == (17.495, f"{today:%Y%m%d}", old["EXDJ"])
+    assert (current["USER"], current["PID"]) == ("PRICER", "P4106")
+    assert datetime.strptime(f"{current['UPMJ']}{current['TDAY']:06d}", "%Y%m%d%H%M%S").replace(
+        tzinfo=zone
+    ) > (datetime.now(zone) - timedelta(minutes=2)), "F4106 keeps the time of day in TDAY"
+    (ended,) = [
+        r
+        for r in after
+        if r["EFTJ"] == old["EFTJ"]
+        and r["CRCD"] == "USD"
+        and r["UOM"] == item["UOM1"]
+        and not r["MCU"].strip()
+    ]
+    assert ended["EXDJ"] == f"{today - timedelta(days=1):%Y%m%d}" and ended["UPRC"] == old["UPRC"]
+    eur = sandbox.control(
+        "POST", "items/60006/prices", {"price": "15", "currency": "EUR", "effective_date": "2026-01-01"}
+    )
+    assert eur["effective_date"] == "20260101"
+    bad = sandbox.http.post(
+        f"{sandbox.url}/_sandbox/items/60006/prices", json={"price": "1.23456"}, timeout=10
+    )
+    assert bad.status_code == 422
+
+
+def test_an_item_added_with_a_price_is_in_f4101_and_f4106_and_known_to_the_item_orchestration(
+    jde_sandbox: Start,
+) -> None:
+    sandbox = jde_sandbox()
+    token = sandbox.login()
+    created = sandbox.control(
+        "POST",
+        "items",
+        {"item_number": "WIDGET-X1", "description": "Widget X1", "unit_of_measure": "bx", "price": "12.3456"},
+    )
+    itm = created["short_item_number"]
+    assert {t["table"] for t in created["touched"]} == {"F4101", "F4106"}
+    (item,) = rows(sandbox, token, "F4101", condition("F4101.ITM", "EQUAL", str(itm)))
+    assert (item["LITM"], item["UOM1"], item["PID"]) == ("WIDGET-X1", "BX", "P4101")
+    (price,) = rows(sandbox, token, "F4106", condition("F4106.ITM", "EQUAL", str(itm)))
+    assert (price["UPRC"], price["UOM"], price["CRCD"], price["EXDJ"], price["AN8"]) == (
+        12.3456,
+        "BX",
+        "USD",
+        "20401231",
+        0,
+    )
+    inputs = {"ItemNumber": "WIDGET-X1", "Description": "Widget X1"}
+    upsert = sandbox.ais("POST", "/v3/orchestrator/ORCH_55_UpsertItem", inputs, auth=(USERNAME, PASSWORD))
+    assert upsert.json()["Action"] == "UNCHANGED" and upsert.json()["ShortItemNumber"] == str(itm)
+    again = sandbox.http.post(
+        f"{sandbox.url}/_sandbox/items", json={"item_number": "WIDGET-X1", "description": "x"}, timeout=10
+    )
+    assert again.status_code == 409

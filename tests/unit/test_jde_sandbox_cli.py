@@ -30,6 +30,19 @@ def test_the_documented_flags_reach_the_sandbox_options() -> None:
 def test_a_fault_rate_outside_0_to_1_is_refused() -> None:
     with pytest.raises(SystemExit, match="fault-rate"):
         sandbox_package.app_from_args(build_parser().parse_args(["jde", "--fault-rate", "1.5"]))
+    with pytest.raises(SystemExit, match="fault-after-commit-rate"):
+        sandbox_package.app_from_args(build_parser().parse_args(["jde", "--fault-after-commit-rate", "-0.1"]))
+
+
+def test_the_write_path_switches_reach_the_options_and_default_to_checked_and_fault_free() -> None:
+    default = sandbox_package.app_from_args(build_parser().parse_args(["jde", "--customers", "5"]))
+    assert default.state.sandbox.options.duplicate_check is True
+    assert default.state.sandbox.options.fault_after_commit_rate == 0.0
+    args = ["jde", "--customers", "5", "--no-duplicate-check", "--fault-after-commit-rate", "0.25"]
+    options = sandbox_package.app_from_args(build_parser().parse_args(args)).state.sandbox.options
+    assert (options.duplicate_check, options.fault_after_commit_rate) == (False, 0.25)
+    with pytest.raises(ValueError, match="fault_after_commit_rate"):
+        sandbox_package.create_app(customers=5, fault_after_commit_rate=2.0)
 
 
 def test_the_sandbox_imports_nothing_from_the_client_side() -> None:

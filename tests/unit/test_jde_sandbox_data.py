@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from datetime import date
@@ -150,3 +151,87 @@ def test_no_generated_row_is_stamped_after_the_anchor_so_change_polls_read_only_
         virtual.schema, {"condition": [cond("F0111.UPMJ", "GREATER_EQUAL", after)]}, CONTEXT
     )
     assert [(r["AN8"], r["IDLN"]) for r in store.select(virtual, query)] == [(10004, 0)]
+
+
+def test_every_account_key_mcu_obj_sub_is_unique_and_its_business_unit_exists(store: Store) -> None:
+    accounts = rows(store, "F0901")
+    keys = Counter((r["MCU"], r["OBJ"].rstrip(), r["SUB"].rstrip()) for r in accounts)
+    assert [key for key, n in keys.items() if n > 1] == []
+    units = {r["MCU"]: r for r in rows(store, "F0006")}
+    assert all(units[r["MCU"]]["CO"] == r["CO"] for r in accounts), "an account's BU belongs to its company"
+    assert all(set(u) >= {"MCU", "DL01", "CO", "STYL"} for u in units.values())
+
+
+def test_both_companies_carry_a_revenue_range_with_subsidiaries_headers_and_inactive_accounts(
+    store: Store,
+) -> None:
+    revenue = [r for r in rows(store, "F0901") if "4000" <= r["OBJ"].rstrip() <= "4999"]
+    for company in ("00001", "00200"):
+        mine = [r for r in revenue if r["CO"] == company]
+        assert any(r["SUB"].strip() for r in mine), company
+        assert any(r["PEC"] == "N" for r in mine), company
+        assert any(r["PEC"] == "I" for r in mine), company
+        assert any(r["PEC"] == " " and not r["SUB"].strip() for r in mine), company
+    assert len({r["MCU"] for r in revenue if r["CO"] == "00001"}) >= 3, "revenue in each branch"
+
+
+def test_every_item_has_a_base_price_some_expired_some_per_currency_branch_or_future(store: Store) -> None:
+    prices = rows(store, "F4106")
+    items = {r["ITM"] for r in rows(store, "F4101")}
+    assert {r["ITM"] for r in prices} == items
+    today = 126334  # 2026-11-30
+    assert all(r["EFTJ"] <= r["EXDJ"] for r in prices)
+    assert any(r["EXDJ"] < today for r in prices), "an expired older row"
+    assert any(r["EFTJ"] > today for r in prices), "a price rise entered ahead of time"
+    assert {"USD", "EUR", "CAD"} <= {r["CRCD"] for r in prices}
+    assert any(r["MCU"].strip() for r in prices) and any(not r["MCU"].strip() for r in prices)
+    assert any(r["UPRC"] % 100 for r in prices), "prices carry 4 implied decimals"
+    assert all(r["AN8"] == 0 and "TDAY" in r and "UPMT" not in r for r in prices)
+    usd = [r for r in prices if r["CRCD"] == "USD" and not r["MCU"].strip()]
+    for itm in items:  # one all-branches USD price in effect per unit of measure, any day
+        mine = [r for r in usd if r["ITM"] == itm]
+        for unit in {r["UOM"] for r in mine}:
+            periods = sorted((r["EFTJ"], r["EXDJ"]) for r in mine if r["UOM"] == unit)
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(periods)), itm
+
+
+def test_a_share_of_invoices_is_billed_from_sales_orders_whose_lines_sum_to_the_invoice(store: Store) -> None:
+    invoices = [r for r in rows(store, "F03B11") if r["DCT"] == "RI"]
+    billed = {r["DOC"]: r for r in invoices if r["SDOC"]}
+    assert 0.25 < len(billed) / len({r["DOC"] for r in invoices}) < 0.55
+    lines = rows(store, "F42119")
+    assert all(r["DCTO"] == "SO" and r["DCT"] == "RI" and r["PID"] == "R42800" for r in lines)
+    totals: Counter[int] = Counter()
+    for line in lines:
+        assert line["UORG"] * line["UPRC"] == line["AEXP"] * 100, "extended = quantity x price"
+        assert billed[line["DOC"]]["SDOC"] == line["DOCO"] and line["AN8"] == billed[line["DOC"]]["AN8"]
+        totals[line["DOC"]] += line["AEXP"]
+    gross = Counter[int]()
+    for row in invoices:
+        gross[row["DOC"]] += row["AG"]
+    assert set(totals) == set(billed) and all(totals[doc] == gross[doc] for doc in totals)
+
+
+def test_some_receipts_leave_unapplied_cash_as_an_ru_document(store: Store) -> None:
+    documents = [r for r in rows(store, "F03B11") if r["DCT"] == "RU"]
+    assert documents
+    headers = {r["PYID"]: r for r in rows(store, "F03B13")}
+    lines = rows(store, "F03B14")
+    for document in documents:
+        header = headers[document["PYID"]]
+        assert document["AAP"] == document["AG"] == -header["AAP"] < 0
+        (line,) = [r for r in lines if r["PYID"] == header["PYID"] and r["DCT"] == "RU"]
+        assert line["DOC"] == document["DOC"] and line["PAAP"] == header["AAP"] and line["DCTM"] == "RU"
+        assert sum(r["PAAP"] for r in lines if r["PYID"] == header["PYID"]) == header["CKAM"]
+
+
+def test_suppliers_have_vouchers_with_their_invoice_number_and_a_journal_entry(store: Store) -> None:
+    vouchers = rows(store, "F0411")
+    assert vouchers and all(r["DCT"] == "PV" and r["VINV"] for r in vouchers)
+    assert {r["KCO"] for r in vouchers} == {"00001", "00200"}
+    assert {r["PST"] for r in vouchers} == {"P", "A"}
+    kinds = {r["AN8"] for r in rows(store, "F0101", {"condition": [cond("F0101.AT1", "EQUAL", "V")]})}
+    assert {r["AN8"] for r in vouchers} <= kinds
+    entries = rows(store, "F0911", {"condition": [cond("F0911.DCT", "EQUAL", "PV")]})
+    assert {r["DOC"] for r in entries} == {r["DOC"] for r in vouchers}
+    assert sum(r["AA"] for r in entries) == 0

@@ -1,8 +1,8 @@
 """A faithful local JD Edwards EnterpriseOne AIS Server (``mlconn-sandbox jde``).
 
 Serves the token, data, next-page, orchestration and defaultconfig services under ``/jderest`` over
-deterministic in-memory data, plus the ``/_sandbox/`` control API (stats, reset, edits). It models the
-server, not our client, and imports nothing from the rest of ``airflow_provider_mlconn``.
+deterministic in-memory data, plus the ``/_sandbox/`` control API (stats, settings, reset, edits). It
+models the server, not our client, and imports nothing from the rest of ``airflow_provider_mlconn``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of data-service/orchestration calls answered 500 or dropped (default 0)",
     )
     parser.add_argument(
+        "--fault-after-commit-rate",
+        type=float,
+        default=0.0,
+        help="fraction of orchestration calls that commit everything, then lose the answer: the "
+        "connection closes without one, or a 504 gateway page comes (default 0)",
+    )
+    parser.add_argument(
+        "--no-duplicate-check",
+        action="store_true",
+        help="the orchestrations accept an external reference, receipt number or supplier invoice "
+        "number that already exists (built without the duplicate lookup; default: check)",
+    )
+    parser.add_argument(
         "--timezone",
         default="America/Chicago",
         help="the enterprise server's time zone; UPMJ/UPMT are stamped in it (default America/Chicago)",
@@ -67,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def app_from_args(args: argparse.Namespace) -> FastAPI:
     if not 0.0 <= args.fault_rate <= 1.0:
         raise SystemExit("--fault-rate must be between 0 and 1")
+    if not 0.0 <= args.fault_after_commit_rate <= 1.0:
+        raise SystemExit("--fault-after-commit-rate must be between 0 and 1")
     return create_app(
         username=args.username,
         password=args.password,
@@ -80,4 +95,6 @@ def app_from_args(args: argparse.Namespace) -> FastAPI:
         timezone=args.timezone,
         date_format=args.date_format,
         allow_basic_auth=not args.no_basic_auth,
+        duplicate_check=not args.no_duplicate_check,
+        fault_after_commit_rate=args.fault_after_commit_rate,
     )

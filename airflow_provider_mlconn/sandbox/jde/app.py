@@ -67,6 +67,8 @@ class Options:
     timezone: str = "America/Chicago"
     date_format: str = "MDE"
     allow_basic_auth: bool = True
+    duplicate_check: bool = True  # the orchestrations refuse an external reference that exists
+    fault_after_commit_rate: float = 0.0  # orchestration calls that commit, then lose the response
 
 
 class AisError(Exception):
@@ -112,6 +114,8 @@ class Stats:
                 "errors": self.counters["fault_error"],
                 "dropped_connections": self.counters["fault_drop"],
                 "cursors_lost": self.counters["fault_cursor_lost"],
+                "after_commit_dropped": self.counters["fault_after_commit_drop"],
+                "after_commit_gateway_timeouts": self.counters["fault_after_commit_gateway"],
             },
             "rows_returned": self.counters["rows_returned"],
             "orchestrations": dict(sorted(self.orchestrations.items())),
@@ -124,9 +128,14 @@ class Sandbox:
     def __init__(self, options: Options) -> None:
         if options.date_format not in DATE_FORMATS:
             raise ValueError(f"date_format must be one of {sorted(DATE_FORMATS)}")
+        for name in ("fault_rate", "fault_after_commit_rate"):
+            if not 0.0 <= getattr(options, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
         self.options = options
         self.zone = ZoneInfo(options.timezone)
         self.fault_random = random.Random(options.seed ^ 0x5EED)
+        # its own generator, so switching it on does not move the --fault-rate sequence
+        self.after_commit_random = random.Random(options.seed ^ 0xC0317)
         self.stats = Stats()
         self.sessions = Sessions(time_to_live=options.token_ttl, idle_timeout=options.session_timeout)
         self.store = Store(Dataset(customers=options.customers, seed=options.seed))
@@ -147,6 +156,15 @@ class Sandbox:
     @property
     def simple_date_format(self) -> str:
         return DATE_FORMATS[self.options.date_format]
+
+    def lose_committed_response(self) -> str | None:
+        """Whether this committed orchestration call loses its answer (``--fault-after-commit-rate``),
+        and how: ``drop`` (the connection closes, no answer) or ``gateway`` (a 504 HTML page from the
+        web tier in front of AIS)."""
+        rate = self.options.fault_after_commit_rate
+        if rate <= 0 or self.after_commit_random.random() >= rate:
+            return None
+        return "drop" if self.after_commit_random.random() < 0.5 else "gateway"
 
 
 # -- request plumbing -------------------------------------------------------------------------------
@@ -654,6 +672,7 @@ def create_app(**overrides: Any) -> FastAPI:
             device=session.device or "AIS",
             simple_date_format=sandbox.simple_date_format,
             now=started,
+            duplicate_check=sandbox.options.duplicate_check,
         )
         try:
             outputs = orchestration.run(sandbox.store, inputs, context)
@@ -666,7 +685,13 @@ def create_app(**overrides: Any) -> FastAPI:
                 errorText=f"{error.code} {error.title}",
                 userDefinedErrorText=f"{error.field}: {error.text}",
             ) from None
-        sandbox.stats.orchestrations[f"{name} success"] += 1
+        loss = sandbox.lose_committed_response()
+        if loss is not None:
+            # everything is written; the middleware throws the answer away
+            request.scope["sandbox.lose_response"] = loss
+            sandbox.stats.orchestrations[f"{name} committed_response_lost"] += 1
+        else:
+            sandbox.stats.orchestrations[f"{name} success"] += 1
         ended = sandbox.now()
         stamp = "%Y-%m-%dT%H:%M:%S.%f"
         outputs.update(
@@ -741,9 +766,10 @@ def create_app(**overrides: Any) -> FastAPI:
     app.add_api_route("/jderest/defaultconfig", default_config, methods=["GET"])
     app.add_api_route("/jderest/v2/defaultconfig", default_config, methods=["GET"])
 
-    from airflow_provider_mlconn.sandbox.jde.control import router
+    from airflow_provider_mlconn.sandbox.jde import control, control_ledgers
 
-    app.include_router(router)
+    app.include_router(control.router)
+    app.include_router(control_ledgers.router)
     app.add_middleware(SandboxMiddleware, sandbox=sandbox)
     return app
 
@@ -755,7 +781,8 @@ def _minutes(seconds: float) -> str:
 
 class _DroppedConnectionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing response" not in record.getMessage()
+        message = record.getMessage()
+        return "without completing response" not in message and "without starting response" not in message
 
 
 def _quiet_dropped_connection_logs() -> None:
@@ -771,13 +798,21 @@ Send = Callable[[Message], Awaitable[None]]
 
 _FAULTY_PREFIXES = ("/jderest/v2/dataservice", "/jderest/v3/orchestrator/", "/jderest/v2/orchestrator/")
 _LOGIN_FAMILY = ("jde-login", "jde-logout", "jde-validate-session")
+# What the web tier in front of AIS (Oracle HTTP Server, a load balancer) answers when AIS is too slow.
+GATEWAY_TIMEOUT_PAGE = (
+    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>504 Gateway Timeout</title>\n'
+    b"</head><body>\n<h1>Gateway Timeout</h1>\n<p>The gateway did not receive a timely response\n"
+    b"from the upstream server or application.</p>\n</body></html>\n"
+)
 
 
 class SandboxMiddleware:
     """Counts requests per route and status, adds ``--latency-ms``, and injects ``--fault-rate`` faults
     (our test device, not AIS behaviour) into data-service and orchestration calls: a 500
     ``ServiceErrorResponse`` before the call runs, a 500 after which a ``next`` cursor is gone, or a
-    connection dropped after the call ran (the client never learns whether it happened)."""
+    connection dropped after the call ran (the client never learns whether it happened). An
+    orchestration that committed and was picked by ``--fault-after-commit-rate`` loses its answer
+    here: the connection closes without a byte, or a 504 gateway page comes instead."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], sandbox: Sandbox) -> None:
         self.app = app
@@ -791,9 +826,16 @@ class SandboxMiddleware:
         path: str = scope["path"]
         status_holder = [0]
 
+        lost = [False]
+
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if scope.get("sandbox.lose_response"):
+                    lost[0] = True
+                    return
                 status_holder[0] = message["status"]
+            elif lost[0]:
+                return
             await send(message)
 
         if path.startswith("/jderest/") and sandbox.options.latency_ms > 0:
@@ -828,6 +870,8 @@ class SandboxMiddleware:
             if fault == "lose_cursor":
                 scope["sandbox.fault"] = "lose_cursor"
             await self.app(scope, receive, counting_send)
+            if lost[0]:
+                status_holder[0] = await self._lose_response(scope["sandbox.lose_response"], receive, send)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", path) if route is not None else path
@@ -836,6 +880,33 @@ class SandboxMiddleware:
             method = scope.get("method", "GET")
             status = "dropped" if status_holder[0] == -1 else status_holder[0]
             sandbox.stats.requests[f"{method} {template} {status}"] += 1
+
+    async def _lose_response(self, kind: str, receive: Receive, send: Send) -> int:
+        """Answer a committed call with nothing (the status counted is -1) or a 504 page."""
+        if kind == "gateway":
+            self.sandbox.stats.counters["fault_after_commit_gateway"] += 1
+            await send(
+                {"type": "http.response.start", "status": 504,
+                 "headers": [(b"content-type", b"text/html; charset=iso-8859-1"),
+                             (b"content-length", str(len(GATEWAY_TIMEOUT_PAGE)).encode())]}
+            )  # fmt: skip
+            await send({"type": "http.response.body", "body": GATEWAY_TIMEOUT_PAGE})
+            return 504
+        self.sandbox.stats.counters["fault_after_commit_drop"] += 1
+        # ASGI has no "close without answering"; uvicorn's receive() belongs to the request cycle
+        # that owns the socket, so abort that (and yield, so uvicorn sees the disconnect first).
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        else:  # another server: cut the answer short instead
+            await send(
+                {"type": "http.response.start", "status": 200,
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]}
+            )  # fmt: skip
+            await send({"type": "http.response.body", "body": b'{"jde_', "more_body": True})
+        return -1
 
     def _fault(self, path: str) -> str | None:
         sandbox = self.sandbox

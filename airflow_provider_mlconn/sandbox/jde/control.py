@@ -1,10 +1,12 @@
-"""``/_sandbox/``: not part of AIS. Counters, reset, and edits that simulate a person changing data in
-JDE, so incremental sync can be tested.
+"""``/_sandbox/``: not part of AIS. Counters, settings, reset, and edits that simulate a person changing
+data in JDE, so incremental sync can be tested (the ledger, account, item and price edits are in
+``control_ledgers``).
 
-Every edit stamps the rows it writes with UPMJ/UPMT = now in the enterprise server's local time
-(``--timezone``), USER = ``user`` from the body (default ``JDEUSER``) and the program a person would have
-used (P01012 Address Book, P0111 Who's Who, P01111 e-mail, P0115 phones, P4101 Item Master). Each answers
-``{"touched": [{"table", "key", "UPMJ", "UPMT", "updated_at"}...]}`` listing every row it wrote.
+Every edit stamps the rows it writes with UPMJ/UPMT (TDAY on F4106/F42119) = now in the enterprise
+server's local time (``--timezone``), USER = ``user`` from the body (default ``JDEUSER``) and the program a
+person would have used (P01012 Address Book, P0111 Who's Who, P01111 e-mail, P0115 phones, P4101 Item
+Master). Each answers ``{"touched": [{"table", "key", "UPMJ", "UPMT" or "TDAY", "updated_at"}...]}``
+listing every row it wrote, once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from airflow_provider_mlconn.sandbox.jde.calendar import hhmmss, julian_to_ais, to_julian
+from airflow_provider_mlconn.sandbox.jde.calendar import julian_to_ais, to_julian
+from airflow_provider_mlconn.sandbox.jde.inputs import Context
 from airflow_provider_mlconn.sandbox.jde.seed import COMPANIES, Row, fold_ascii, pad, right_justify
 
 router = APIRouter(prefix="/_sandbox")
@@ -26,36 +29,43 @@ def _sandbox(request: Request) -> Any:
 
 
 class Edit:
-    """Rows written by one edit, stamped with one moment."""
+    """Rows written by one edit, stamped with one moment, as a person at a JDE screen writes them."""
 
     def __init__(self, request: Request, user: str) -> None:
         self.sandbox = _sandbox(request)
         self.now = self.sandbox.now()
         self.user = user[:10]
-        self.touched: list[dict[str, Any]] = []
+        self._touched: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
+        # a person is not an orchestration: JDE's own screens let them repeat a reference
+        self.context = Context(
+            username=self.user,
+            device="SANDBOX",
+            simple_date_format=self.sandbox.simple_date_format,
+            now=self.now,
+            duplicate_check=False,
+            on_stamp=self._record,
+        )
 
     def stamp(self, table: str, row: Row, program: str) -> Row:
-        row.update(
-            USER=self.user,
-            PID=program,
-            UPMJ=to_julian(self.now.date()),
-            JOBN="SANDBOX",
-            UPMT=hhmmss(self.now),
-        )
-        key = {column: row[column] for column in self.sandbox.store.table(table).schema.primary_key}
+        return self.context.stamp(table, row, program)
+
+    def _record(self, table: str, row: Row) -> None:
+        schema = self.sandbox.store.table(table).schema
+        key = {column: row[column] for column in schema.primary_key}
         for column, value in key.items():
-            if self.sandbox.store.table(table).schema.columns[column].kind == "date":
+            if schema.columns[column].kind == "date":
                 key[column] = julian_to_ais(value)
-        self.touched.append(
-            {
-                "table": table,
-                "key": key,
-                "UPMJ": julian_to_ais(row["UPMJ"]),
-                "UPMT": row["UPMT"],
-                "updated_at": self.now.isoformat(timespec="seconds"),
-            }
-        )
-        return row
+        self._touched[(table, tuple(key.values()))] = {
+            "table": table,
+            "key": key,
+            "UPMJ": julian_to_ais(row["UPMJ"]),
+            schema.time_column: row[schema.time_column],
+            "updated_at": self.now.isoformat(timespec="seconds"),
+        }
+
+    @property
+    def touched(self) -> list[dict[str, Any]]:
+        return list(self._touched.values())
 
     def rows(self, table: str, group: Any) -> list[Row]:
         virtual = self.sandbox.store.table(table)
@@ -150,6 +160,16 @@ class ResetRequest(BaseModel):
     seed: int | None = None
 
 
+class SettingsChange(BaseModel):
+    duplicate_check: bool | None = Field(None, description="the orchestrations' duplicate reference checks")
+    fault_after_commit_rate: float | None = Field(None, ge=0, le=1)
+    fault_rate: float | None = Field(None, ge=0, le=1)
+    latency_ms: float | None = Field(None, ge=0)
+
+
+SETTINGS = ("duplicate_check", "fault_after_commit_rate", "fault_rate", "latency_ms")
+
+
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
     """Request counts per route and status, logins, tokens issued, 444s, faults, rows returned."""
@@ -162,9 +182,28 @@ async def stats(request: Request) -> dict[str, Any]:
         "token_ttl": sandbox.options.token_ttl,
         "fault_rate": sandbox.options.fault_rate,
         "latency_ms": sandbox.options.latency_ms,
+        "duplicate_check": sandbox.options.duplicate_check,
+        "fault_after_commit_rate": sandbox.options.fault_after_commit_rate,
     }
     snapshot["address_numbers"] = len(sandbox.store.table("F0101").group_ids)
     return snapshot
+
+
+@router.get("/settings")
+async def settings(request: Request) -> dict[str, Any]:
+    """The switches a test may turn while the sandbox runs."""
+    options = _sandbox(request).options
+    return {name: getattr(options, name) for name in SETTINGS}
+
+
+@router.patch("/settings")
+async def change_settings(request: Request, body: SettingsChange) -> dict[str, Any]:
+    """Turn switches at run time (as the CLI flags and ``create_app`` keywords set them at start);
+    they stay as set across ``reset``."""
+    options = _sandbox(request).options
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(options, name, value)
+    return {name: getattr(options, name) for name in SETTINGS}
 
 
 @router.post("/reset")
@@ -253,8 +292,8 @@ async def add_customer(request: Request, body: NewCustomer) -> dict[str, Any]:
         an8,
         [edit.stamp("F0116", _address_row(an8, to_julian(edit.now.date()), body.address), "P01012")],
     )
-    for table in ("F03B11", "F03B13", "F03B14"):
-        edit.save(table, an8, [])
+    for table in ("F03B11", "F03B13", "F03B14", "F0411", "F42119"):
+        edit.save(table, an8, [])  # a new address number has no history to generate
     return edit.result(address_number=an8)
 
 

@@ -3,6 +3,10 @@
 Kinds follow the JDE data dictionary: ``str`` (character, ``size`` = length), ``int`` (whole numbers such
 as address numbers and HHMMSS times), ``num`` (amounts stored as integers with ``size`` implied
 decimals, returned with the decimals applied) and ``date`` (Julian CYYDDD, returned as ``yyyyMMdd``).
+
+Each table has its own audit columns, as in JDE: most stamp the time in UPMT, but the item and sales
+tables (F4101's siblings F4106 and F42119) keep it in TDAY, "Time of Day". F4101 itself is served with
+UPMT, as the client side of this project reads it today.
 """
 
 from __future__ import annotations
@@ -27,6 +31,18 @@ class TableSchema:
 
     def column(self, alias: str) -> Column:
         return self.columns[alias]
+
+    @property
+    def time_column(self) -> str:
+        """Where the table keeps the audit time: UPMT, or TDAY for the item price and sales tables."""
+        return "TDAY" if "TDAY" in self.columns else "UPMT"
+
+    def blank(self) -> dict[str, object]:
+        """A row of blanks: codes padded to their length, free text empty, numbers and dates 0."""
+        return {
+            c.alias: (" " * c.size if c.size <= 3 else "") if c.kind == "str" else 0
+            for c in self.columns.values()
+        }
 
 
 def _s(alias: str, title: str, size: int) -> Column:
@@ -54,9 +70,27 @@ AUDIT = (
 )
 
 
-def _table(name: str, title: str, key: tuple[str, ...], *columns: Column) -> TableSchema:
-    return TableSchema(name, title, key, {c.alias: c for c in (*columns, *AUDIT)})
+AUDIT_TIME_OF_DAY = (
+    _s("USER", "User ID", 10),
+    _s("PID", "Program ID", 10),
+    _s("JOBN", "Work Station ID", 10),
+    _d("UPMJ", "Date - Updated"),
+    _i("TDAY", "Time of Day"),
+)
 
+
+def _table(
+    name: str, title: str, key: tuple[str, ...], *columns: Column, audit: tuple[Column, ...] = AUDIT
+) -> TableSchema:
+    return TableSchema(name, title, key, {c.alias: c for c in (*columns, *audit)})
+
+
+# F4106's key: the price's whole context (item, branch, location, lot, customer, price groups, grade,
+# potency, currency, unit, expiry) and the audit date and time of day
+BASE_PRICE_KEY = (
+    "ITM", "MCU", "LOCN", "LOTN", "AN8", "IGID", "CGID", "LOTG", "FRMP", "CRCD", "UOM", "EXDJ",
+    "UPMJ", "TDAY",
+)  # fmt: skip
 
 TABLES: dict[str, TableSchema] = {
     t.name: t
@@ -245,6 +279,16 @@ TABLES: dict[str, TableSchema] = {
             _s("MCU", "Business Unit", 12),
             _s("PTC", "Payment Terms", 3),
             _s("AID", "Account ID", 8),
+            _s("VOD", "Void Flag", 1),
+            _d("VDGJ", "Void Date - For G/L"),
+            _i("ODOC", "Original Document No"),
+            _s("ODCT", "Original Document Type", 2),
+            _s("OKCO", "Original Document Company", 5),
+            _s("OSFX", "Original Pay Item", 3),
+            _i("PYID", "Payment ID"),
+            _i("SDOC", "Sales Document Number"),
+            _s("SDCT", "Sales Document Type", 2),
+            _s("SKCO", "Sales Document Company", 5),
         ),
         _table(
             "F03B13",
@@ -269,6 +313,9 @@ TABLES: dict[str, TableSchema] = {
             _s("TYIN", "Type Input Code", 1),
             _s("RMK", "Remark", 30),
             _s("POST", "G/L Posted Code", 1),
+            _d("VDGJ", "Void Date - For G/L"),
+            _s("VRE", "Void Reason Code", 3),
+            _s("NFVD", "NSF/Void Flag", 1),
         ),
         _table(
             "F03B14",
@@ -276,6 +323,7 @@ TABLES: dict[str, TableSchema] = {
             ("PYID", "RC5"),
             _i("PYID", "Payment ID"),
             _i("RC5", "File Line Identifier"),
+            _s("CKNU", "Receipt Number", 25),
             _i("DOC", "Document Number"),
             _s("DCT", "Document Type", 2),
             _s("KCO", "Document Company", 5),
@@ -287,8 +335,105 @@ TABLES: dict[str, TableSchema] = {
             _n("PAAP", "Payment Amount"),
             _n("ADSA", "Discount Taken"),
             _s("CRCD", "Currency Code", 3),
+            _s("DCTM", "Matching Document Type", 2),
             _s("RMK", "Remark", 30),
             _s("POST", "G/L Posted Code", 1),
+            _d("VDGJ", "Void Date - For G/L"),
+            _s("VRE", "Void Reason Code", 3),
+            _s("NFVD", "NSF/Void Flag", 1),
+        ),
+        _table(
+            "F0411",
+            "Accounts Payable Ledger",
+            ("DOC", "DCT", "KCO", "SFX", "SFXE"),
+            _i("DOC", "Document Number"),
+            _s("DCT", "Document Type", 2),
+            _s("KCO", "Document Company", 5),
+            _s("SFX", "Pay Item", 3),
+            _i("SFXE", "Pay Item Extension Number"),
+            _i("AN8", "Address Number"),
+            _i("PYE", "Payee Address Number"),
+            _d("DIVJ", "Date - Invoice"),
+            _d("DGJ", "G/L Date"),
+            _d("DDJ", "Date - Net Due"),
+            _i("FY", "Fiscal Year"),
+            _i("PN", "Period Number"),
+            _s("CO", "Company", 5),
+            _i("ICU", "Batch Number"),
+            _s("ICUT", "Batch Type", 2),
+            _d("DICJ", "Batch Date"),
+            _s("POST", "G/L Posted Code", 1),
+            _s("PST", "Pay Status", 1),
+            _n("AG", "Gross Amount"),
+            _n("AAP", "Open Amount"),
+            _n("ATXA", "Taxable Amount"),
+            _n("STAM", "Tax Amount"),
+            _s("CRRM", "Currency Mode", 1),
+            _s("CRCD", "Currency Code", 3),
+            _n("CRR", "Exchange Rate", 7),
+            _n("ACR", "Foreign Gross Amount"),
+            _n("FAP", "Foreign Open Amount"),
+            _s("GLC", "G/L Offset", 4),
+            _s("MCU", "Business Unit", 12),
+            _s("PTC", "Payment Terms", 3),
+            _s("VINV", "Supplier Invoice Number", 25),
+            _s("VR01", "Reference", 25),
+            _s("RMK", "Remark", 30),
+            _s("VOD", "Void Flag", 1),
+        ),
+        _table(
+            "F4106",
+            "Item Base Price File",
+            BASE_PRICE_KEY,
+            _i("ITM", "Item Number - Short"),
+            _s("LITM", "2nd Item Number", 25),
+            _s("AITM", "3rd Item Number", 25),
+            _s("MCU", "Business Unit", 12),
+            _s("LOCN", "Location", 20),
+            _s("LOTN", "Lot/Serial Number", 30),
+            _i("AN8", "Address Number"),
+            _i("IGID", "Item Price Group Key ID"),
+            _i("CGID", "Customer Price Group Key ID"),
+            _s("LOTG", "Lot Grade", 3),
+            _i("FRMP", "From Potency"),
+            _s("CRCD", "Currency Code", 3),
+            _s("UOM", "Unit of Measure", 2),
+            _d("EFTJ", "Date - Effective"),
+            _d("EXDJ", "Date - Expired"),
+            _n("UPRC", "Amount - Price per Unit", 4),
+            audit=AUDIT_TIME_OF_DAY,
+        ),
+        _table(
+            "F42119",
+            "Sales Order History File",
+            ("DOCO", "DCTO", "KCOO", "LNID"),
+            _i("DOCO", "Document (Order No Invoice etc.)"),
+            _s("DCTO", "Order Type", 2),
+            _s("KCOO", "Order Company (Order Number)", 5),
+            _n("LNID", "Line Number", 3),
+            _s("MCU", "Business Unit", 12),
+            _s("CO", "Company", 5),
+            _i("AN8", "Address Number"),
+            _i("SHAN", "Address Number - Ship To"),
+            _d("TRDJ", "Date - Order/Transaction"),
+            _d("IVD", "Date - Invoice"),
+            _d("DGL", "Date - For G/L (and Voucher)"),
+            _i("ITM", "Item Number - Short"),
+            _s("LITM", "2nd Item Number", 25),
+            _s("DSC1", "Description", 30),
+            _s("LNTY", "Line Type", 2),
+            _s("UOM", "Unit of Measure as Input", 2),
+            _n("UORG", "Units - Order/Transaction Quantity", 0),
+            _n("UPRC", "Amount - Price per Unit", 4),
+            _n("AEXP", "Amount - Extended Price"),
+            _s("CRCD", "Currency Code", 3),
+            _s("LTTR", "Status Code - Last", 3),
+            _s("NXTR", "Status Code - Next", 3),
+            _i("DOC", "Document Number"),
+            _s("DCT", "Document Type", 2),
+            _s("KCO", "Document Company", 5),
+            _s("VR01", "Reference", 25),
+            audit=AUDIT_TIME_OF_DAY,
         ),
         _table(
             "F0911",

@@ -10,11 +10,14 @@ The data carries the mess real JDE data has: accented and non-Latin names (Greek
 Chinese), contacts without an e-mail, invalid e-mails, one e-mail on two contacts, values cut at the
 column length, blank-padded codes, right-justified business units, two effective-dated addresses,
 inactive customers and contacts, foreign-currency customers (JPY has no decimals), and a few rows whose
-batch program did not stamp UPMT.
+batch program did not stamp UPMT. The ledgers hang off the address numbers: invoices (some billed from
+a sales order, with F42119 lines), receipts (some leaving unapplied cash as an RU document), supplier
+vouchers; prices hang off the items (F4106, some expired, some per currency or branch).
 """
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from functools import lru_cache
 from typing import Any
 
 from airflow_provider_mlconn.sandbox.jde.calendar import ordinal_to_julian, to_julian
+from airflow_provider_mlconn.sandbox.jde.chart import BUSINESS_UNITS, accounts_of
+from airflow_provider_mlconn.sandbox.jde.schema import TABLES
 
 Row = dict[str, Any]
 
@@ -32,6 +37,9 @@ BLOCK = 20  # each block of 20 address numbers: 17 customers, 2 suppliers, 1 emp
 CUSTOMERS_PER_BLOCK = 17
 FIRST_ITEM = 60_000
 NEW_DOCUMENT_START = 90_000_000  # next numbers for documents created through orchestrations
+SALES_ORDER_BASE = 50_000_000  # seeded sales orders: 50,000,000 + AN8 * 10 + n (F42119.DOCO)
+NEW_SALES_ORDER_START = 70_000_000  # next numbers for sales orders entered through /_sandbox/
+OPEN_ENDED = date(2040, 12, 31)  # the expiry date JDE proposes for a price without one
 _MASK = (1 << 64) - 1
 
 
@@ -375,6 +383,11 @@ CULTURES: tuple[Culture, ...] = (
 _CULTURE_WHEEL: tuple[Culture, ...] = tuple(c for c in CULTURES for _ in range(c.weight))
 
 COMPANIES = {"00001": ("USD", "M30"), "00200": ("EUR", "200")}
+# F03B11 columns that tie a document to another (void, original invoice, receipt, sales order)
+_NO_LINKS: Row = {
+    "VOD": " ", "VDGJ": 0, "ODOC": 0, "ODCT": "  ", "OKCO": "     ", "OSFX": "   ", "PYID": 0, "SDOC": 0,
+    "SDCT": "  ", "SKCO": "     ",
+}  # fmt: skip
 PAYMENT_TERMS = {"N30": 30, "N15": 15, "N45": 45, "2/10": 30, "CIA": 0}
 FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "web.de", "orange.fr")
 INVALID_EMAILS = (
@@ -411,6 +424,22 @@ def audit(rng: Draw, created: date, program: str) -> Row:
         "JOBN": rng.choice(("DENW1234", "CHIW0042", "MUCW0007", "JDEWEB01")),
         "UPMT": audit_time(rng),
     }
+
+
+def audit_time_of_day(rng: Draw, created: date, program: str) -> Row:
+    """The audit columns of tables that keep the time in TDAY (F4106, F42119)."""
+    stamp = audit(rng, created, program)
+    stamp["TDAY"] = stamp.pop("UPMT")
+    return stamp
+
+
+def split_amount(rng: Draw, total: int, parts: int, unit: int) -> list[int]:
+    """``total`` cut into ``parts`` positive amounts, each a multiple of ``unit`` (100 for JPY)."""
+    steps = total // unit
+    parts = max(1, min(parts, steps))
+    cuts = sorted({rng.randrange(1, steps) for _ in range(parts - 1)} if steps > 1 else set())
+    bounds = [0, *cuts, steps]
+    return [(high - low) * unit for low, high in itertools.pairwise(bounds)]
 
 
 def cut(text: str, size: int) -> str:
@@ -890,63 +919,40 @@ class Dataset:
 
     def _accounts(self) -> list[Row]:
         rng = Draw(self.seed, 901)
-        plan = (
-            ("1110", "", "Cash in Bank - Operating", " ", "7"),
-            ("1200", "", "Accounts Receivable", "N", "5"),
-            ("1210", "", "A/R - Trade", " ", "7"),
-            ("1410", "", "Inventory", " ", "7"),
-            ("2110", "", "A/P - Trade", " ", "7"),
-            ("4100", "", "Revenue", "N", "5"),
-            ("4110", "", "Sales - Products", " ", "7"),
-            ("4110", "WEB", "Sales - Web Store", " ", "8"),
-            ("4120", "", "Sales - Freight Billed", " ", "7"),
-            ("4130", "", "Sales - Services", " ", "7"),
-            ("4190", "", "Sales - Discontinued (locked)", "I", "7"),
-            ("5110", "", "Cost of Goods Sold", " ", "7"),
-        )
         rows: list[Row] = []
         aid = 100
-        for company, (_currency, unit) in sorted(COMPANIES.items()):
-            for unit_name in (unit, company.lstrip("0") or "1"):
-                for obj, sub, description, posting_edit, level in plan:
-                    aid += 1 + rng.randrange(3)
-                    rows.append(
-                        {
-                            "AID": f"{aid:08d}",
-                            "CO": company,
-                            "MCU": right_justify(unit_name),
-                            "OBJ": obj.ljust(6),
-                            "SUB": sub.ljust(8),
-                            "DL01": description,
-                            "PEC": posting_edit,
-                            "LDA": level,
-                            **audit(rng, date(2012, 1, 1), "P0901"),
-                        }
-                    )
+        for unit in BUSINESS_UNITS:
+            for account in accounts_of(unit):
+                aid += 1 + rng.randrange(3)
+                rows.append(
+                    {
+                        "AID": f"{aid:08d}",
+                        "CO": unit.company,
+                        "MCU": right_justify(unit.mcu),
+                        "OBJ": account.obj.ljust(6),
+                        "SUB": account.sub.ljust(8),
+                        "DL01": account.description,
+                        "PEC": account.posting_edit,
+                        "LDA": account.level,
+                        **audit(rng, date(2012, 1, 1), "P0901"),
+                    }
+                )
         return rows
 
     def _business_units(self) -> list[Row]:
         rng = Draw(self.seed, 6)
-        units = (
-            ("1", "", "00001", 1, "Mile High Distribution - Corporate"),
-            ("200", "", "00200", 200, "Mile High Distribution Europe"),
-            ("M30", "WH", "00001", 1, "Denver Distribution Center"),
-            ("M40", "WH", "00001", 1, "Chicago Distribution Center"),
-            ("M50", "WH", "00001", 1, "Dallas Cross-Dock"),
-            ("00200", "", "00200", 200, "Europe Holding (legacy BU)"),
-        )
         return sorted(
             (
                 {
-                    "MCU": right_justify(unit),
-                    "STYL": pad(style, 2),
+                    "MCU": right_justify(unit.mcu),
+                    "STYL": pad(unit.style, 2),
                     "LDM": "3",
-                    "CO": company,
-                    "AN8": an8,
-                    "DL01": description,
+                    "CO": unit.company,
+                    "AN8": unit.address_number,
+                    "DL01": unit.description,
                     **audit(rng, date(2012, 1, 1), "P0006"),
                 }
-                for unit, style, company, an8, description in units
+                for unit in BUSINESS_UNITS
             ),
             key=lambda r: r["MCU"],
         )
@@ -1022,14 +1028,77 @@ class Dataset:
                         "MCU": right_justify(unit),
                         "PTC": pad(terms, 3),
                         "AID": ar_account["AID"] if ar_account else "",
+                        **_NO_LINKS,
                         **audit(rng, invoice_date, "P03B11"),
                     }
                 )
+            if not credit_memo and self.billed_from_sales_order(an8, j):
+                for item in items:  # raised by Sales Update from sales order DOCO SO
+                    item.update(SDOC=SALES_ORDER_BASE + an8 * 10 + j, SDCT="SO", SKCO=company, PID="R42800")
             invoices.append(tuple(items))
         return invoices
 
+    def billed_from_sales_order(self, an8: int, j: int) -> bool:
+        return Draw(self.seed, an8, 42119, j).random() < 0.4
+
     def f03b11(self, group: int) -> list[Row]:
-        return [dict(item) for invoice in self.invoices_of(group) for item in invoice]
+        rows = [dict(item) for invoice in self.invoices_of(group) for item in invoice]
+        rows += [dict(document) for _, _, document in self.receipts_with_unapplied_cash(group)]
+        return sorted(rows, key=lambda r: (r["DOC"], r["DCT"], r["KCO"], r["SFX"]))
+
+    def f42119(self, an8: int) -> list[Row]:
+        """Sales order history: the billed lines behind the invoices Sales Update raised."""
+        rows: list[Row] = []
+        for j, invoice in enumerate(self.invoices_of(an8)):
+            first = invoice[0]
+            if not first["SDOC"]:
+                continue
+            rng = Draw(self.seed, an8, 42119, j, 1)
+            total = sum(item["AG"] for item in invoice)
+            unit = 100 if first["CRCD"] == "JPY" else 1
+            ordered = date(1900 + first["DIVJ"] // 1000, 1, 1) + timedelta(
+                days=first["DIVJ"] % 1000 - 1 - rng.randrange(0, 12)
+            )
+            for line, amount in enumerate(split_amount(rng, total, rng.choice((1, 1, 2, 3, 4)), unit), 1):
+                itm = self.item_numbers[rng.randrange(len(self.item_numbers))]
+                item = self.f4101(itm)[0]
+                quantity = rng.choice((1, 1, 2, 4, 5, 10, 20, 25, 50))  # all divide amount * 100
+                rows.append(
+                    {
+                        "DOCO": first["SDOC"],
+                        "DCTO": "SO",
+                        "KCOO": first["KCO"],
+                        "LNID": line * 1000,
+                        "MCU": first["MCU"],
+                        "CO": first["CO"],
+                        "AN8": an8,
+                        "SHAN": an8,
+                        "TRDJ": to_julian(ordered),
+                        "IVD": first["DIVJ"],
+                        "DGL": first["DGJ"],
+                        "ITM": itm,
+                        "LITM": item["LITM"],
+                        "DSC1": item["DSC1"],
+                        "LNTY": item["LNTY"],
+                        "UOM": item["UOM1"],
+                        "UORG": quantity,
+                        "UPRC": amount * 100 // quantity,
+                        "AEXP": amount,
+                        "CRCD": first["CRCD"],
+                        "LTTR": "620",
+                        "NXTR": "999",
+                        "DOC": first["DOC"],
+                        "DCT": first["DCT"],
+                        "KCO": first["KCO"],
+                        "VR01": first["VR01"],
+                        "USER": first["USER"],
+                        "PID": "R42800",
+                        "JOBN": first["JOBN"],
+                        "UPMJ": first["UPMJ"],
+                        "TDAY": first["UPMT"],
+                    }
+                )
+        return rows
 
     def receipts_of(self, an8: int) -> list[tuple[Row, list[Row]]]:
         """Seeded receipts (F03B13 header, F03B14 lines): one per invoice that is (partly) paid."""
@@ -1068,6 +1137,9 @@ class Dataset:
                 "TYIN": "A",
                 "RMK": "",
                 "POST": "D",
+                "VDGJ": 0,
+                "VRE": "   ",
+                "NFVD": " ",
                 **audit(rng, date(2024, 1, 2), "P03B102"),
             }
             header["UPMJ"] = max(header["UPMJ"], receipt_date)
@@ -1075,6 +1147,7 @@ class Dataset:
                 {
                     "PYID": pyid,
                     "RC5": index,
+                    "CKNU": header["CKNU"],
                     "DOC": item["DOC"],
                     "DCT": item["DCT"],
                     "KCO": item["KCO"],
@@ -1086,8 +1159,12 @@ class Dataset:
                     "PAAP": item["AG"] - item["AAP"],
                     "ADSA": 0,
                     "CRCD": item["CRCD"],
+                    "DCTM": "RC",
                     "RMK": "",
                     "POST": "D",
+                    "VDGJ": 0,
+                    "VRE": "   ",
+                    "NFVD": " ",
                     "USER": header["USER"],
                     "PID": "P03B102",
                     "UPMJ": header["UPMJ"],
@@ -1096,8 +1173,64 @@ class Dataset:
                 }
                 for index, item in enumerate(paid, start=1)
             ]
+            self._leave_unapplied_cash(header, lines, first)
             receipts.append((header, lines))
         return receipts
+
+    def _leave_unapplied_cash(self, header: Row, lines: list[Row], invoice: Row) -> None:
+        """Some customers paid more than the invoice: the rest stays on the receipt (F03B13.AAP)
+        and as an RU document with a negative open amount in F03B11 (DOC = invoice DOC + 5)."""
+        rng = Draw(self.seed, header["PYID"], 1290)
+        if rng.random() >= 0.08:
+            return
+        extra = rng.randrange(100, 50_000)
+        if header["CRCD"] == "JPY":
+            extra = max(100, extra // 100 * 100)
+        header["CKAM"] += extra
+        header["AAP"] = extra
+        if header["CRRM"] == "F":
+            header["FCAM"] += extra
+            header["FAP"] = extra
+        lines.append(
+            {
+                **lines[-1],
+                "RC5": len(lines) + 1,
+                "DOC": invoice["DOC"] + 5,
+                "DCT": "RU",
+                "SFX": "001",
+                "PAAP": extra,
+                "DCTM": "RU",
+            }
+        )
+
+    def receipts_with_unapplied_cash(self, an8: int) -> list[tuple[Row, Row, Row]]:
+        """(receipt header, its RU line, the RU document in F03B11) for the receipts that left cash
+        unapplied."""
+        result = []
+        for header, lines in self.receipts_of(an8):
+            if not header["AAP"]:
+                continue
+            line = lines[-1]
+            company = header["CO"]
+            unapplied = self.account_for(company, COMPANIES[company][1], "1290")
+            day = header["DMTJ"]
+            foreign = header["CRRM"] == "F"
+            document = {
+                "DOC": line["DOC"], "DCT": "RU", "KCO": company, "SFX": "001", "AN8": an8, "PYR": an8,
+                "DIVJ": day, "DGJ": header["DGJ"], "DDJ": day, "FY": (day // 1000) % 100,
+                "PN": (date(1900 + day // 1000, 1, 1) + timedelta(days=day % 1000 - 1)).month,
+                "CO": company, "ICU": header["ICU"], "ICUT": "RB", "DICJ": day, "POST": "D", "PST": "A",
+                "AG": -header["AAP"], "AAP": -header["AAP"], "ATXA": 0, "STAM": 0, "CRRM": header["CRRM"],
+                "CRCD": header["CRCD"], "CRR": 10_000_000 if foreign else 0,
+                "ACR": -header["AAP"] if foreign else 0, "FAP": -header["AAP"] if foreign else 0,
+                "TXA1": pad("", 10), "EXR1": "  ", "RMK": "", "VR01": "", "PO": "",
+                "MCU": right_justify(COMPANIES[company][1]), "PTC": "   ",
+                "AID": unapplied["AID"] if unapplied else "", **_NO_LINKS, "PYID": header["PYID"],
+                "USER": header["USER"], "PID": "P03B102", "UPMJ": header["UPMJ"], "JOBN": header["JOBN"],
+                "UPMT": header["UPMT"],
+            }  # fmt: skip
+            result.append((header, line, document))
+        return result
 
     def f03b13(self, group: int) -> list[Row]:
         return [header for header, _ in self.receipts_of(group)]
@@ -1107,6 +1240,8 @@ class Dataset:
 
     def f0911(self, group: tuple[str, str, int]) -> list[Row]:
         company, document_type, an8 = group
+        if document_type == "PV":
+            return self._voucher_gl(an8)
         if self.kind_of(an8) != "C" or self.customer_company(an8) != company:
             return []
         rows: list[Row] = []
@@ -1128,9 +1263,13 @@ class Dataset:
         else:
             bank = self.account_for(company, unit, "1110")
             receivable = self.account_for(company, unit, "1210")
+            unapplied = self.account_for(company, unit, "1290")
             for header, _lines in self.receipts_of(an8):
-                amount = header["CKAM"]
-                for line, (account, signed) in enumerate(((bank, amount), (receivable, -amount)), start=1):
+                amount, rest = header["CKAM"], header["AAP"]
+                entries = [(bank, amount), (receivable, rest - amount)] + (
+                    [(unapplied, -rest)] if rest else []
+                )
+                for line, (account, signed) in enumerate(entries, start=1):
                     rows.append(
                         self._gl_line(header, header["PYID"], "RC", line, account=account, amount=signed)
                     )
@@ -1178,5 +1317,113 @@ class Dataset:
             if self.kind_of(an8) == "C"
             for document_type in ("RC", "RI", "RM")
         ]
+        groups += [
+            (self.supplier_company(an8), "PV", an8)
+            for an8 in self.address_numbers
+            if self.kind_of(an8) == "V"
+        ]
         groups.sort()
         return groups
+
+    # -- payables -------------------------------------------------------------------------------
+
+    def supplier_company(self, an8: int) -> str:
+        """Which company a supplier bills: a quarter of them the European one."""
+        return "00200" if mix(self.seed, an8, 410) % 4 == 0 else "00001"
+
+    def vouchers_of(self, an8: int) -> list[Row]:
+        """A supplier's vouchers (F0411, one pay item each), paid or open."""
+        if self.kind_of(an8) != "V":
+            return []
+        rng = Draw(self.seed, an8, 411)
+        company = self.supplier_company(an8)
+        currency, unit = COMPANIES[company]
+        vouchers = []
+        for j in range(rng.weighted((0, 1, 2, 3), (30, 30, 25, 15))):
+            invoice_date = date(2024, 1, 2) + timedelta(days=rng.randrange(650))
+            gross = rng.randrange(10_000, 5_000_000)
+            paid = rng.random() < 0.6
+            supplier_invoice = rng.choice(("INV-{n:06d}", "{n}", "A/{n:05d}", "RE{n:07d}")).format(
+                n=rng.randrange(10**5)
+            )
+            vouchers.append(
+                {
+                    "DOC": an8 * 10 + j, "DCT": "PV", "KCO": company, "SFX": "001", "SFXE": 0, "AN8": an8,
+                    "PYE": an8, "DIVJ": to_julian(invoice_date), "DGJ": to_julian(invoice_date),
+                    "DDJ": to_julian(invoice_date + timedelta(days=30)), "FY": invoice_date.year % 100,
+                    "PN": invoice_date.month, "CO": company, "ICU": 300_000 + an8 % 50_000, "ICUT": "V",
+                    "DICJ": to_julian(invoice_date), "POST": "D", "PST": "P" if paid else "A", "AG": gross,
+                    "AAP": 0 if paid else gross, "ATXA": 0, "STAM": 0, "CRRM": "D", "CRCD": currency,
+                    "CRR": 0, "ACR": 0, "FAP": 0, "GLC": pad("", 4), "MCU": right_justify(unit),
+                    "PTC": pad("N30", 3), "VINV": supplier_invoice, "VR01": "", "RMK": "", "VOD": " ",
+                    **audit(rng, invoice_date, "P0411"),
+                }
+            )  # fmt: skip
+        return vouchers
+
+    def f0411(self, group: int) -> list[Row]:
+        return [dict(voucher) for voucher in self.vouchers_of(group)]
+
+    def _voucher_gl(self, an8: int) -> list[Row]:
+        rows = []
+        for voucher in self.vouchers_of(an8):
+            company = voucher["KCO"]
+            unit = COMPANIES[company][1]
+            obj = ("6110", "6120", "6210", "6310", "6410", "6510", "6610")[voucher["DOC"] % 7]
+            expense, payable = self.account_for(company, unit, obj), self.account_for(company, unit, "2110")
+            total = voucher["AG"]
+            for line, (account, amount) in enumerate(((expense, total), (payable, -total)), start=1):
+                rows.append(
+                    self._gl_line(voucher, voucher["DOC"], "PV", line, account=account, amount=amount)
+                )
+        return rows
+
+    # -- prices ---------------------------------------------------------------------------------
+
+    def f4106(self, itm: int) -> list[Row]:
+        """Base prices of an item, as P4106 keeps them: effective-dated rows per currency and unit of
+        measure, for all branches (MCU blank) or one branch; an older row expires the day before
+        the next one takes effect."""
+        item = self.f4101(itm)[0]
+        rng = Draw(self.seed, itm, 4106)
+        effective = date(2015, 1, 1) + timedelta(days=rng.randrange(3800))
+        # fasteners by the piece carry all 4 decimals; most prices are whole cents
+        price = rng.randrange(100, 100_000) if rng.random() < 0.1 else rng.randrange(50, 500_000) * 100
+        rows: list[Row] = []
+
+        def add(start: date, end: date, amount: int, currency: str = "USD", **extra: Any) -> None:
+            row = {
+                "ITM": itm, "LITM": item["LITM"], "AITM": item["AITM"], "MCU": right_justify(""),
+                "LOCN": "", "LOTN": "", "AN8": 0, "IGID": 0, "CGID": 0, "LOTG": "   ", "FRMP": 0,
+                "CRCD": currency, "UOM": item["UOM1"], "EFTJ": to_julian(start), "EXDJ": to_julian(end),
+                "UPRC": amount, **audit_time_of_day(rng, min(start, ANCHOR), "P4106"),
+            }  # fmt: skip
+            row.update(extra)
+            rows.append(row)
+
+        until = OPEN_ENDED
+        if rng.random() < 0.06:  # a price rise entered ahead of time
+            rise = date(2026, 7, 1) + timedelta(days=rng.randrange(300))
+            add(rise, OPEN_ENDED, price * 21 // 20 // 100 * 100)
+            until = rise - timedelta(days=1)
+        add(effective, until, price)
+        if rng.random() < 0.35:  # the price it replaced
+            add(
+                effective - timedelta(days=rng.randrange(200, 1500)),
+                effective - timedelta(days=1),
+                price * 9 // 10,
+            )
+        if rng.random() < 0.25:
+            add(effective, OPEN_ENDED, price * 92 // 100 // 100 * 100, "EUR")
+        if rng.random() < 0.08:
+            add(effective, OPEN_ENDED, price * 137 // 100 // 100 * 100, "CAD")
+        if rng.random() < 0.05:
+            add(effective, OPEN_ENDED, max(1, price * 150 // 10_000) * 10_000, "JPY")  # whole yen
+        if rng.random() < 0.1:  # Chicago charges more
+            add(effective, OPEN_ENDED, price * 11 // 10, MCU=right_justify("M40"))
+        if rng.random() < 0.08:  # and a price per case of 12
+            add(effective, OPEN_ENDED, price * 12, UOM="CS" if item["UOM1"] != "CS" else "PL")
+        key = TABLES["F4106"].primary_key
+        return sorted(
+            rows, key=lambda r: tuple(r[c].rstrip() if isinstance(r[c], str) else r[c] for c in key)
+        )

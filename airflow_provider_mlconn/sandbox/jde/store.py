@@ -20,7 +20,14 @@ from typing import Any
 
 from airflow_provider_mlconn.sandbox.jde.calendar import add_months, parse_user_date, to_julian
 from airflow_provider_mlconn.sandbox.jde.schema import TABLES, Column, TableSchema
-from airflow_provider_mlconn.sandbox.jde.seed import ANCHOR, NEW_DOCUMENT_START, Dataset, Row
+from airflow_provider_mlconn.sandbox.jde.seed import (
+    ANCHOR,
+    NEW_DOCUMENT_START,
+    NEW_SALES_ORDER_START,
+    SALES_ORDER_BASE,
+    Dataset,
+    Row,
+)
 
 Predicate = Callable[[Row], bool]
 
@@ -87,13 +94,23 @@ class Store:
             "F03B11": VirtualTable(TABLES["F03B11"], list(numbers), dataset.f03b11, _tens),
             "F03B13": VirtualTable(TABLES["F03B13"], list(numbers), dataset.f03b13, _tens),
             "F03B14": VirtualTable(TABLES["F03B14"], list(numbers), dataset.f03b14, _tens),
+            "F0411": VirtualTable(TABLES["F0411"], list(numbers), dataset.f0411, _tens),
             "F0911": VirtualTable(TABLES["F0911"], dataset.gl_groups(), dataset.f0911),
+            "F4106": VirtualTable(TABLES["F4106"], list(dataset.item_numbers), dataset.f4106, _identity),
+            "F42119": VirtualTable(TABLES["F42119"], list(numbers), dataset.f42119, _sales_order_group),
         }
         self.next_address_number = numbers[-1] + 1
         self.next_item_number = (dataset.item_numbers[-1] if dataset.item_numbers else 60_000) + 3
         self.next_document = NEW_DOCUMENT_START
+        self.next_sales_order = NEW_SALES_ORDER_START
         self.next_batch = 500_000
+        self.next_account_id = max((int(a["AID"]) for a in dataset.accounts), default=100) + 1
         self.seeded_until = to_julian(ANCHOR)
+        # lookups the orchestrations build on first use and keep current as they write
+        self.invoice_references: dict[tuple[str, str, str], tuple[int, str, str]] | None = None
+        self.item_numbers: dict[str, int] | None = None
+        self.supplier_invoices: dict[tuple[int, str], tuple[int, str, str]] | None = None
+        self._accounts: tuple[list[Row], dict[tuple[str, str, str, str], Row]] = ([], {})
 
     def select(
         self, table: VirtualTable, compiled: CompiledQuery, order: list[OrderBy] | None = None
@@ -115,6 +132,23 @@ class Store:
         self.next_batch += 1
         return self.next_batch
 
+    def take_sales_order_number(self) -> int:
+        self.next_sales_order += 1
+        return self.next_sales_order
+
+    def account_for(self, company: str, business_unit: str, obj: str, sub: str = "") -> Row | None:
+        """The account as F0901 holds it now (edits through ``/_sandbox/`` included)."""
+        rows = self.table("F0901").rows_of(0)
+        if self._accounts[0] is not rows:  # every edit replaces the row list
+            index = {(r["CO"], r["MCU"].strip(), r["OBJ"].strip(), r["SUB"].strip()): r for r in rows}
+            self._accounts = (rows, index)
+        return self._accounts[1].get((company, business_unit.strip(), obj.strip(), sub.strip()))
+
+    def append(self, table_name: str, group: Any, rows: list[Row]) -> None:
+        """Add rows to a group (a new document's rows beside the customer's or the batch's)."""
+        table = self.table(table_name)
+        table.replace_group(group, [*(table.rows_of(group) if table.has_group(group) else []), *rows])
+
 
 def _identity(value: Any) -> Any:
     return value
@@ -122,6 +156,10 @@ def _identity(value: Any) -> Any:
 
 def _tens(value: Any) -> Any:
     return int(value) // 10
+
+
+def _sales_order_group(order_number: Any) -> Any:
+    return (int(order_number) - SALES_ORDER_BASE) // 10
 
 
 # -- conditions ----------------------------------------------------------------------------------
