@@ -1,13 +1,16 @@
-"""``make demo``: the customers sync end to end against the local JDE and HubSpot sandboxes.
+"""``make demo``: the syncs end to end against the local JDE and HubSpot sandboxes.
 
 1. starts both sandboxes (child processes, free local ports) and points ``jde_ais_default`` and
    ``hubspot_default`` at them;
-2. runs ``mlconn_customers_jde_to_hubspot`` (Airflow's ``dag.test()``, in this process, on a SQLite
-   metadata database under .demo/) for the initial load;
-3. edits JDE the way a person would: a changed address, a new customer, a new contact, an invalid
-   e-mail;
-4. runs the DAG again, and after each run prints what happened: records read, created, updated,
-   unchanged, rejected (with the reasons), API calls on each side, 429s, time;
+2. customers: runs ``mlconn_customers_jde_to_hubspot`` (Airflow's ``dag.test()``, in this process,
+   on a SQLite metadata database under .demo/) for the initial load; edits JDE the way a person
+   would (a changed address, a new customer, a new contact, an invalid e-mail, a blanked name);
+   runs it again, and once more with nothing changed;
+3. reference data: ``mlconn_gl_accounts_sync`` (accounts become line-item options; one is locked in
+   JDE and hidden) and ``mlconn_items_sync`` (items become products; a rename in JDE, a product
+   created in HubSpot, a conflicting edit in HubSpot);
+4. after each run prints what happened: records read, created, updated, unchanged, rejected and
+   waiting (with the reasons), API calls on each side, 429s, time;
 5. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
 """
 
@@ -26,6 +29,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_HOME = REPO_ROOT / ".demo"
 DAG_ID = "mlconn_customers_jde_to_hubspot"
+GL_DAG_ID = "mlconn_gl_accounts_sync"
+ITEMS_DAG_ID = "mlconn_items_sync"
 JDE_USER, JDE_PASSWORD, JDE_TIMEZONE = "DEMO", "demo-password", "America/Chicago"
 HUBSPOT_TOKEN = "pat-na1-demo-0000"
 SHOWN_NOTES = 10
@@ -79,12 +84,12 @@ class Sandbox:
         return sum(int(n) for n in stats["requests"].values()), 0
 
 
-def run_once(label: str, jde: Sandbox, hubspot: Sandbox) -> dict[str, Any]:
+def run_once(label: str, jde: Sandbox, hubspot: Sandbox, dag_id: str = DAG_ID) -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
     from airflow_provider_mlconn.sync.store import open_store, run_key_for, store_settings
 
-    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"), safe_mode=False).dags[DAG_ID]
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
     jde_before, hubspot_before = jde.total_requests(), hubspot.total_requests()
     started = time.monotonic()
     # The demo edits JDE and runs again at once: no safety lag, or the edits would wait for the next run.
@@ -96,13 +101,15 @@ def run_once(label: str, jde: Sandbox, hubspot: Sandbox) -> dict[str, Any]:
 
     settings = store_settings(None, airflow_fernet_key=conf.get("core", "fernet_key"))
     store = open_store(settings)
-    records = store.records.of_run(run_key_for(DAG_ID, dag_run.run_id))
+    records = store.records.of_run(run_key_for(dag_id, dag_run.run_id))
     outcome: Counter[tuple[str, str]] = Counter()
     for record in records:
         state = record.change if record.status.value == "loaded" and record.change else record.status.value
         outcome[(record.entity, state)] += 1
     return {
         "label": label,
+        "dag_id": dag_id,
+        "entities": [task.task_id.split(".")[0] for task in dag.tasks if task.task_id.endswith(".order")],
         "state": str(dag_run.state),
         "seconds": seconds,
         "records": records,
@@ -119,11 +126,12 @@ def print_report(result: dict[str, Any]) -> None:
     outcome = result["outcome"]
     print(f"\n== {result['label']}: run {result['state']} in {result['seconds']:.1f} s")
     columns = ("read", "created", "updated", "unchanged", "rejected", "waiting", "failed")
-    print("   " + "entity".ljust(12) + "".join(name.rjust(10) for name in columns))
-    for entity in ("company", "contact", "association"):
+    width = max(12, *(len(entity) + 2 for entity in result["entities"]))
+    print("   " + "entity".ljust(width) + "".join(name.rjust(10) for name in columns))
+    for entity in result["entities"]:
         read = sum(n for (e, _), n in outcome.items() if e == entity)
         counts = [read, *(outcome[(entity, state)] for state in columns[1:])]
-        print("   " + entity.ljust(12) + "".join(str(n).rjust(10) for n in counts))
+        print("   " + entity.ljust(width) + "".join(str(n).rjust(10) for n in counts))
     print(
         f"   API calls: JDE AIS {result['jde_calls']}, HubSpot {result['hubspot_calls']} "
         f"({result['hubspot_429s']} answered 429)"
@@ -139,7 +147,7 @@ def print_report(result: dict[str, Any]) -> None:
                 print(f"   - {record.status.value:<9}{record.entity} {record.key}: {line}")
             shown += 1
     if shown > SHOWN_NOTES:
-        run = f"{DAG_ID}/{result['run_id']}"
+        run = f"{result['dag_id']}/{result['run_id']}"
         print(f"   ... {shown - SHOWN_NOTES} more; the run's failures: mlconn audit failures --run '{run}'")
 
 
@@ -180,6 +188,79 @@ def edit_jde(jde: Sandbox) -> None:
     print(f"   customer {mistyped}: contact line {line} got the e-mail 'otto.berg(at)example' (invalid)")
     jde.control("PATCH", f"customers/{blanked}", {"name": ""})
     print(f"   customer {blanked}: alpha name blanked by mistake (HubSpot needs a company name)")
+
+
+def reference_data(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
+    """GL accounts -> line-item options, then items <-> products, with edits on both sides."""
+    from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+    from airflow_provider_mlconn.jde import query as q
+
+    results = [run_once("GL accounts and business units -> line-item options", jde, hubspot, GL_DAG_ID)]
+    print_report(results[-1])
+    with JdeAisHook() as hook:
+        account = next(
+            r
+            for r in hook.iter_rows("F0901", query=q.between("F0901.OBJ", "4000", "4999"))
+            if not str(r["PEC"]).strip()
+        )
+    jde.control("PATCH", f"accounts/{str(account['AID']).strip()}", {"posting_edit": "I"})
+    value = ".".join(p for p in (str(account[c]).strip() for c in ("MCU", "OBJ", "SUB")) if p)
+    print(f"\n== in JDE: account {value} made inactive (F0901.PEC = I)")
+    time.sleep(1.1)
+    results.append(
+        run_once("GL accounts after the change: the option is hidden, not removed", jde, hubspot, GL_DAG_ID)
+    )
+    print_report(results[-1])
+
+    results.append(
+        run_once("items -> products (and HubSpot's own products -> JDE items)", jde, hubspot, ITEMS_DAG_ID)
+    )
+    print_report(results[-1])
+    with JdeAisHook() as hook:
+        item = next(iter(hook.iter_rows("F4101", columns=["ITM", "LITM"])))
+    jde.control("PATCH", f"items/{item['ITM']}", {"description": "Demo widget, renamed in JDE"})
+    print(f"\n== in JDE: item {str(item['LITM']).strip()} renamed")
+    created = hubspot_api(
+        hubspot,
+        "POST",
+        "/crm/v3/objects/products",
+        {"properties": {"name": "Demo service", "price": "120", "hs_sku": "DEMO-SVC-1"}},
+    )
+    print(f"== in HubSpot: product {created['id']} 'Demo service' (SKU DEMO-SVC-1) created by a salesperson")
+    other = next(
+        p
+        for p in hubspot_api(
+            hubspot, "GET", "/crm/v3/objects/products", None, limit=20, properties="jde_item_number"
+        )["results"]
+        if p["properties"].get("jde_item_number") not in (None, str(item["LITM"]).strip())
+    )
+    hubspot_api(
+        hubspot,
+        "PATCH",
+        f"/crm/v3/objects/products/{other['id']}",
+        {"properties": {"name": "Renamed by sales"}},
+    )
+    number = other["properties"]["jde_item_number"]
+    print(f"== in HubSpot: product {other['id']} (JDE item {number}) renamed by sales; JDE owns the name")
+    time.sleep(2.5)  # HubSpot's search shows a change after a lag (the connection allows 2 s)
+    results.append(run_once("items after the edits on both sides", jde, hubspot, ITEMS_DAG_ID))
+    print_report(results[-1])
+    results.append(run_once("items with nothing changed: nothing comes back", jde, hubspot, ITEMS_DAG_ID))
+    print_report(results[-1])
+    return results
+
+
+def hubspot_api(hubspot: Sandbox, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    response = hubspot.http.request(
+        method,
+        f"{hubspot.url}{path}",
+        json=body,
+        params=params or None,
+        headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return response.json()
 
 
 def main() -> int:
@@ -250,6 +331,7 @@ def main() -> int:
         print_report(results[-1])
         results.append(run_once("run with no change in JDE", jde, hubspot))
         print_report(results[-1])
+        results.extend(reference_data(jde, hubspot))
 
     total = time.monotonic() - started
     print(f"\nAll done in {total:.0f} s; sandboxes stopped.")

@@ -19,10 +19,8 @@ docs/BEHAVIOR.md, section F.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -30,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
 from airflow_provider_mlconn.hubspot.models import AssociationLink, HubSpotRecord, RecordOutcome, WriteStatus
@@ -114,35 +113,7 @@ class CustomerSettings(BaseModel):
         )
 
 
-class _SettingsCache:
-    """The settings read last, and when; ``map`` runs once per record, so it must not read each time."""
-
-    ttl_seconds = 60.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._read_at = 0.0
-        self._settings: CustomerSettings | None = None
-
-    def get(self, *, fresh: bool) -> CustomerSettings:
-        with self._lock:
-            now = time.monotonic()
-            if not fresh and self._settings is not None and now - self._read_at < self.ttl_seconds:
-                return self._settings
-            from airflow.sdk import Variable
-
-            text = Variable.get(SETTINGS_VARIABLE, default=None)
-            try:
-                settings = CustomerSettings.model_validate(json.loads(text)) if text else CustomerSettings()
-            except ValueError as error:
-                raise ValueError(
-                    f"Variable {SETTINGS_VARIABLE} is not valid customer settings: {error}"
-                ) from error
-            self._settings, self._read_at = settings, now
-            return settings
-
-
-_SETTINGS = _SettingsCache()
+_SETTINGS = SettingsVariable(SETTINGS_VARIABLE, CustomerSettings)
 
 
 def read_settings(*, fresh: bool = False) -> CustomerSettings:

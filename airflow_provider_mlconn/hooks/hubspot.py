@@ -79,6 +79,8 @@ class HubSpotSettings:
     rate_limit_per_10s: int
     verify_ssl: bool
     timeout: float
+    #: How far behind now a search window must end; None: the hook's own default (60 s).
+    search_lag_seconds: float | None = None
 
     def __repr__(self) -> str:
         return f"HubSpotSettings(base_url={self.base_url!r}, rate_limit_per_10s={self.rate_limit_per_10s})"
@@ -178,6 +180,9 @@ class HubSpotHook(BaseHook):
             rate_limit_per_10s=int(extra.get("rate_limit_per_10s") or conn_spec.DEFAULT_RATE_LIMIT_PER_10S),
             verify_ssl=_as_bool(extra.get("verify_ssl", True)),
             timeout=float(extra.get("timeout") or conn_spec.DEFAULT_TIMEOUT_S),
+            search_lag_seconds=None
+            if extra.get("search_lag_seconds") in (None, "")
+            else float(extra["search_lag_seconds"]),
         )
 
     @cached_property
@@ -591,9 +596,15 @@ class HubSpotHook(BaseHook):
             params["after"] = cursor
 
     def search_horizon(self, now: datetime | None = None) -> datetime:
-        """The latest instant a search window may end at: search shows writes only after a lag."""
+        """The latest instant a search window may end at: search shows writes only after a lag
+        (the connection's extra ``search_lag_seconds``, else the hook's ``search_safety_lag``)."""
         current = now or datetime.now(timezone.utc)
-        return current - self.search_safety_lag
+        return current - self.search_lag
+
+    @property
+    def search_lag(self) -> timedelta:
+        configured = self.settings.search_lag_seconds
+        return self.search_safety_lag if configured is None else timedelta(seconds=configured)
 
     def iter_changed_records(
         self,
@@ -615,7 +626,7 @@ class HubSpotHook(BaseHook):
         if end > horizon:
             raise ValueError(
                 f"the window ends at {end.isoformat()}, after the search horizon {horizon.isoformat()} "
-                f"(now minus {self.search_safety_lag}): records changed since may not be searchable yet"
+                f"(now minus {self.search_lag}): records changed since may not be searchable yet"
             )
         path = f"{OBJECTS}/{kind.value}/search"
         for raw in iter_window(
@@ -781,6 +792,36 @@ class HubSpotHook(BaseHook):
             json={"options": [*kept, *(option.body() for option in missing)]},
         )
         return True
+
+    def replace_property_options(
+        self,
+        spec: PropertySpec,
+        options: Sequence[Mapping[str, Any]],
+        *,
+        merge: Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[dict[str, Any]]],
+        same: Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], bool],
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Make an enumeration property hold ``options``: created with them when it is missing,
+        else ``merge(options, existing)`` is sent (HubSpot replaces the whole list) unless ``same``
+        says HubSpot already shows it. Returns ``("created" | "updated" | "unchanged", the options
+        HubSpot holds now)``."""
+        existing = self._get_property(spec.object_type, spec.name)
+        if existing is None:
+            self._ensure_group(spec.group)
+            body = {**spec.body(), "options": list(options)}
+            try:
+                self.request("POST", f"{PROPERTIES}/{spec.object_type.value}", json=body)
+                return "created", [dict(option) for option in options]
+            except RequestRejectedError as error:
+                if error.status != 409:
+                    raise
+                existing = self._get_property(spec.object_type, spec.name) or {}
+        current = list(existing.get("options") or [])
+        merged = merge(options, current)
+        if same(merged, current):
+            return "unchanged", merged
+        self.request("PATCH", f"{PROPERTIES}/{spec.object_type.value}/{spec.name}", json={"options": merged})
+        return "updated", merged
 
     def update_property_options(
         self, object_type: ObjectType | str, name: str, options: Sequence[PropertyOption]

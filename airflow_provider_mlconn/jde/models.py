@@ -17,34 +17,66 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from airflow_provider_mlconn.jde.dates import JdeTimestamp, parse_ais_date
-from airflow_provider_mlconn.jde.tables import TABLES
 
 
 class JdeRow(BaseModel):
-    """Common behaviour of the table models: wire-value cleaning, key and audit stamp."""
+    """Common behaviour of the table models: wire-value cleaning, key and audit stamp.
+
+    A model is the one declaration of its table: its name (``table``), title, primary key and, as
+    fields, its columns (the JDE alias as pydantic alias, the kind from the annotation).
+    """
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
     table: ClassVar[str]
+    table_title: ClassVar[str]
+    primary_key: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def column_kinds(cls) -> dict[str, str]:
+        """Alias -> kind (``str``, ``int``, ``decimal``, ``date``), from the fields' annotations."""
+        cached: dict[str, str] | None = cls.__dict__.get("_kinds")
+        if cached is None:
+            cached = {}
+            for field in cls.model_fields.values():
+                annotation = field.annotation
+                if annotation is Decimal:
+                    kind = "decimal"
+                elif annotation is int:
+                    kind = "int"
+                elif annotation is str:
+                    kind = "str"
+                elif date in getattr(annotation, "__args__", (annotation,)):
+                    kind = "date"
+                else:
+                    raise TypeError(f"{cls.__name__}.{field.alias}: no JDE column kind for {annotation!r}")
+                cached[str(field.alias)] = kind
+            type.__setattr__(cls, "_kinds", cached)
+        return cached
+
+    @classmethod
+    def field_names(cls) -> dict[str, str]:
+        """Alias -> business name (the field's name)."""
+        return {str(field.alias): name for name, field in cls.model_fields.items()}
 
     @model_validator(mode="before")
     @classmethod
     def _from_wire(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        spec = TABLES[cls.table]
-        prefix = f"{spec.name}_"
+        kinds = cls.column_kinds()
+        prefix = f"{cls.table}_"
         cleaned: dict[str, Any] = {}
         for key, value in data.items():
             alias = key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
-            column = spec.columns.get(alias) if isinstance(alias, str) else None
-            if column is None or value is None:
+            kind = kinds.get(alias) if isinstance(alias, str) else None
+            if kind is None or value is None:
                 cleaned[alias] = value
-            elif column.kind == "str":
+            elif kind == "str":
                 cleaned[alias] = str(value).strip()
-            elif column.kind == "date":
+            elif kind == "date":
                 cleaned[alias] = parse_ais_date(value)
-            elif column.kind == "decimal":
+            elif kind == "decimal":
                 cleaned[alias] = value if isinstance(value, Decimal) else Decimal(str(value))
             else:
                 cleaned[alias] = value
@@ -52,9 +84,8 @@ class JdeRow(BaseModel):
 
     def key(self) -> tuple[Any, ...]:
         """The primary-key values, in key order."""
-        spec = TABLES[self.table]
-        names = {c.alias: c.name for c in spec.columns.values()}
-        return tuple(getattr(self, names[alias]) for alias in spec.primary_key)
+        names = self.field_names()
+        return tuple(getattr(self, names[alias]) for alias in self.primary_key)
 
     def updated(self) -> JdeTimestamp | None:
         """The row's audit stamp (UPMJ/UPMT, server local time); None when UPMJ is blank."""
@@ -67,10 +98,33 @@ class JdeRow(BaseModel):
         return None if stamp is None else stamp.to_datetime(zone)
 
 
-class AddressBookRow(JdeRow):
+class AuditedRow(JdeRow):
+    """The audit stamp every JDE table carries (declared once): who changed the row, with which
+    program and workstation, and when (UPMJ date, UPMT time, server local)."""
+
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="UPMT")
+
+
+class TimeOfDayAuditedRow(JdeRow):
+    """The audit stamp of the tables that keep its time in TDAY (F4106, F42119)."""
+
+    user_id: str = Field("", alias="USER")
+    program_id: str = Field("", alias="PID")
+    updated_date: date | None = Field(None, alias="UPMJ")
+    workstation_id: str = Field("", alias="JOBN")
+    updated_time: int = Field(0, alias="TDAY")
+
+
+class AddressBookRow(AuditedRow):
     """F0101 Address Book Master: one row, keyed by AN8."""
 
     table: ClassVar[str] = "F0101"
+    table_title: ClassVar[str] = "Address Book Master"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8",)
 
     address_number: int = Field(alias="AN8")
     long_address_number: str = Field("", alias="ALKY")
@@ -90,17 +144,14 @@ class AddressBookRow(JdeRow):
     category_code_02: str = Field("", alias="AC02")
     category_code_03: str = Field("", alias="AC03")
     category_code_30: str = Field("", alias="AC30")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class CustomerMasterRow(JdeRow):
+class CustomerMasterRow(AuditedRow):
     """F03012 Customer Master by Line of Business: one row, keyed by AN8, CO."""
 
     table: ClassVar[str] = "F03012"
+    table_title: ClassVar[str] = "Customer Master by Line of Business"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8", "CO")
 
     address_number: int = Field(alias="AN8")
     company: str = Field(alias="CO")
@@ -118,17 +169,14 @@ class CustomerMasterRow(JdeRow):
     collection_manager: str = Field("", alias="CLMG")
     order_hold_code: str = Field("", alias="HOLD")
     category_code_01: str = Field("", alias="AC01")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class WhosWhoRow(JdeRow):
+class WhosWhoRow(AuditedRow):
     """F0111 Address Book - Who's Who: one row, keyed by AN8, IDLN."""
 
     table: ClassVar[str] = "F0111"
+    table_title: ClassVar[str] = "Address Book - Who's Who"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8", "IDLN")
 
     address_number: int = Field(alias="AN8")
     line_number: int = Field(alias="IDLN")
@@ -146,17 +194,14 @@ class WhosWhoRow(JdeRow):
     gender: str = Field("", alias="GEND")
     active: str = Field("", alias="ACTIN")
     remark: str = Field("", alias="REM1")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class AddressByDateRow(JdeRow):
+class AddressByDateRow(AuditedRow):
     """F0116 Address by Date: one row, keyed by AN8, EFTB."""
 
     table: ClassVar[str] = "F0116"
+    table_title: ClassVar[str] = "Address by Date"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8", "EFTB")
 
     address_number: int = Field(alias="AN8")
     effective_date: date = Field(alias="EFTB")
@@ -169,17 +214,14 @@ class AddressByDateRow(JdeRow):
     county: str = Field("", alias="COUN")
     state: str = Field("", alias="ADDS")
     country: str = Field("", alias="CTR")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class PhoneRow(JdeRow):
+class PhoneRow(AuditedRow):
     """F0115 Address Book - Contact Phone Numbers: one row, keyed by AN8, IDLN, RCK7, CNLN."""
 
     table: ClassVar[str] = "F0115"
+    table_title: ClassVar[str] = "Address Book - Contact Phone Numbers"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8", "IDLN", "RCK7", "CNLN")
 
     address_number: int = Field(alias="AN8")
     line_number: int = Field(alias="IDLN")
@@ -188,17 +230,14 @@ class PhoneRow(JdeRow):
     phone_type: str = Field("", alias="PHTP")
     area_code: str = Field("", alias="AR1")
     phone_number: str = Field("", alias="PH1")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class ElectronicAddressRow(JdeRow):
+class ElectronicAddressRow(AuditedRow):
     """F01151 Electronic Address: one row, keyed by AN8, IDLN, RCK7."""
 
     table: ClassVar[str] = "F01151"
+    table_title: ClassVar[str] = "Electronic Address"
+    primary_key: ClassVar[tuple[str, ...]] = ("AN8", "IDLN", "RCK7")
 
     address_number: int = Field(alias="AN8")
     line_number: int = Field(alias="IDLN")
@@ -207,17 +246,14 @@ class ElectronicAddressRow(JdeRow):
     electronic_address: str = Field("", alias="EMAL")
     messaging_indicator: int = Field(0, alias="EHIER")
     classification: str = Field("", alias="ECLASS")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class ItemRow(JdeRow):
+class ItemRow(AuditedRow):
     """F4101 Item Master: one row, keyed by ITM."""
 
     table: ClassVar[str] = "F4101"
+    table_title: ClassVar[str] = "Item Master"
+    primary_key: ClassVar[tuple[str, ...]] = ("ITM",)
 
     short_item_number: int = Field(alias="ITM")
     item_number: str = Field("", alias="LITM")
@@ -231,17 +267,14 @@ class ItemRow(JdeRow):
     sales_category_1: str = Field("", alias="SRP1")
     commodity_class: str = Field("", alias="PRP1")
     line_type: str = Field("", alias="LNTY")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class AccountRow(JdeRow):
+class AccountRow(AuditedRow):
     """F0901 Account Master: one row, keyed by AID."""
 
     table: ClassVar[str] = "F0901"
+    table_title: ClassVar[str] = "Account Master"
+    primary_key: ClassVar[tuple[str, ...]] = ("AID",)
 
     account_id: str = Field(alias="AID")
     company: str = Field("", alias="CO")
@@ -251,17 +284,14 @@ class AccountRow(JdeRow):
     description: str = Field("", alias="DL01")
     posting_edit: str = Field("", alias="PEC")
     level_of_detail: str = Field("", alias="LDA")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class BusinessUnitRow(JdeRow):
+class BusinessUnitRow(AuditedRow):
     """F0006 Business Unit Master: one row, keyed by MCU."""
 
     table: ClassVar[str] = "F0006"
+    table_title: ClassVar[str] = "Business Unit Master"
+    primary_key: ClassVar[tuple[str, ...]] = ("MCU",)
 
     business_unit: str = Field(alias="MCU")
     unit_type: str = Field("", alias="STYL")
@@ -269,17 +299,14 @@ class BusinessUnitRow(JdeRow):
     company: str = Field("", alias="CO")
     address_number: int = Field(0, alias="AN8")
     description: str = Field("", alias="DL01")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
-class CustomerLedgerRow(JdeRow):
+class CustomerLedgerRow(AuditedRow):
     """F03B11 Customer Ledger: one row, keyed by DOC, DCT, KCO, SFX."""
 
     table: ClassVar[str] = "F03B11"
+    table_title: ClassVar[str] = "Customer Ledger"
+    primary_key: ClassVar[tuple[str, ...]] = ("DOC", "DCT", "KCO", "SFX")
 
     document_number: int = Field(alias="DOC")
     document_type: str = Field(alias="DCT")
@@ -315,17 +342,24 @@ class CustomerLedgerRow(JdeRow):
     business_unit: str = Field("", alias="MCU")
     payment_terms: str = Field("", alias="PTC")
     account_id: str = Field("", alias="AID")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
+    void_flag: str = Field("", alias="VOD")
+    void_gl_date: date | None = Field(None, alias="VDGJ")
+    original_document_number: int = Field(0, alias="ODOC")
+    original_document_type: str = Field("", alias="ODCT")
+    original_document_company: str = Field("", alias="OKCO")
+    original_pay_item: str = Field("", alias="OSFX")
+    payment_id: int = Field(0, alias="PYID")
+    sales_order_number: int = Field(0, alias="SDOC")
+    sales_order_type: str = Field("", alias="SDCT")
+    sales_order_company: str = Field("", alias="SKCO")
 
 
-class ReceiptHeaderRow(JdeRow):
+class ReceiptHeaderRow(AuditedRow):
     """F03B13 Receipts Header: one row, keyed by PYID."""
 
     table: ClassVar[str] = "F03B13"
+    table_title: ClassVar[str] = "Receipts Header"
+    primary_key: ClassVar[tuple[str, ...]] = ("PYID",)
 
     payment_id: int = Field(alias="PYID")
     receipt_number: str = Field("", alias="CKNU")
@@ -346,17 +380,16 @@ class ReceiptHeaderRow(JdeRow):
     input_type: str = Field("", alias="TYIN")
     remark: str = Field("", alias="RMK")
     posted_code: str = Field("", alias="POST")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
+    void_gl_date: date | None = Field(None, alias="VDGJ")
+    void_reason: str = Field("", alias="VRE")
 
 
-class ReceiptDetailRow(JdeRow):
+class ReceiptDetailRow(AuditedRow):
     """F03B14 Receipts Detail: one row, keyed by PYID, RC5."""
 
     table: ClassVar[str] = "F03B14"
+    table_title: ClassVar[str] = "Receipts Detail"
+    primary_key: ClassVar[tuple[str, ...]] = ("PYID", "RC5")
 
     payment_id: int = Field(alias="PYID")
     line_number: int = Field(alias="RC5")
@@ -373,17 +406,17 @@ class ReceiptDetailRow(JdeRow):
     currency: str = Field("", alias="CRCD")
     remark: str = Field("", alias="RMK")
     posted_code: str = Field("", alias="POST")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
+    matching_type: str = Field("", alias="CTL")
+    void_gl_date: date | None = Field(None, alias="VDGJ")
+    void_reason: str = Field("", alias="VRE")
 
 
-class AccountLedgerRow(JdeRow):
+class AccountLedgerRow(AuditedRow):
     """F0911 Account Ledger: one row, keyed by KCO, DCT, DOC, DGJ, JELN, LT, EXTL."""
 
     table: ClassVar[str] = "F0911"
+    table_title: ClassVar[str] = "Account Ledger"
+    primary_key: ClassVar[tuple[str, ...]] = ("KCO", "DCT", "DOC", "DGJ", "JELN", "LT", "EXTL")
 
     document_company: str = Field(alias="KCO")
     document_type: str = Field(alias="DCT")
@@ -406,13 +439,120 @@ class AccountLedgerRow(JdeRow):
     remark: str = Field("", alias="EXR")
     posted_code: str = Field("", alias="POST")
     address_number: int = Field(0, alias="AN8")
-    user_id: str = Field("", alias="USER")
-    program_id: str = Field("", alias="PID")
-    updated_date: date | None = Field(None, alias="UPMJ")
-    workstation_id: str = Field("", alias="JOBN")
-    updated_time: int = Field(0, alias="UPMT")
 
 
+class BasePriceRow(TimeOfDayAuditedRow):
+    """F4106 Item Base Price File: one price of an item, in effect from EFTJ to EXDJ (inclusive)."""
+
+    table: ClassVar[str] = "F4106"
+    table_title: ClassVar[str] = "Item Base Price File"
+    primary_key: ClassVar[tuple[str, ...]] = (
+        "ITM",
+        "MCU",
+        "LOCN",
+        "LOTN",
+        "AN8",
+        "IGID",
+        "CGID",
+        "LOTG",
+        "FRMP",
+        "CRCD",
+        "UOM",
+        "EXDJ",
+        "UPMJ",
+        "TDAY",
+    )
+
+    short_item_number: int = Field(alias="ITM")
+    item_number: str = Field("", alias="LITM")
+    business_unit: str = Field("", alias="MCU")
+    location: str = Field("", alias="LOCN")
+    lot: str = Field("", alias="LOTN")
+    address_number: int = Field(0, alias="AN8")
+    item_price_group: int = Field(0, alias="IGID")
+    customer_price_group: int = Field(0, alias="CGID")
+    currency: str = Field("", alias="CRCD")
+    unit_of_measure: str = Field("", alias="UOM")
+    effective_date: date | None = Field(None, alias="EFTJ")
+    expiry_date: date | None = Field(None, alias="EXDJ")
+    unit_price: Decimal = Field(Decimal(0), alias="UPRC")
+
+    third_item_number: str = Field("", alias="AITM")
+    lot_grade: str = Field("", alias="LOTG")
+    from_potency: int = Field(0, alias="FRMP")
+
+    def in_effect(self, day: date) -> bool:
+        return (self.effective_date is None or self.effective_date <= day) and (
+            self.expiry_date is None or day <= self.expiry_date
+        )
+
+
+class SalesOrderLineRow(TimeOfDayAuditedRow):
+    """F42119 Sales Order History: one billed line, linked to its invoice by DOC/DCT/KCO."""
+
+    table: ClassVar[str] = "F42119"
+    table_title: ClassVar[str] = "Sales Order History File"
+    primary_key: ClassVar[tuple[str, ...]] = ("DOCO", "DCTO", "KCOO", "LNID")
+
+    order_number: int = Field(alias="DOCO")
+    order_type: str = Field(alias="DCTO")
+    order_company: str = Field(alias="KCOO")
+    line_number: Decimal = Field(alias="LNID")
+    business_unit: str = Field("", alias="MCU")
+    address_number: int = Field(0, alias="AN8")
+    invoice_date: date | None = Field(None, alias="IVD")
+    short_item_number: int = Field(0, alias="ITM")
+    item_number: str = Field("", alias="LITM")
+    description: str = Field("", alias="DSC1")
+    unit_of_measure: str = Field("", alias="UOM")
+    quantity: Decimal = Field(Decimal(0), alias="UORG")
+    unit_price: Decimal = Field(Decimal(0), alias="UPRC")
+    extended_price: Decimal = Field(Decimal(0), alias="AEXP")
+    currency: str = Field("", alias="CRCD")
+    document_number: int = Field(0, alias="DOC")
+    document_type: str = Field("", alias="DCT")
+    document_company: str = Field("", alias="KCO")
+    company: str = Field("", alias="CO")
+    ship_to: int = Field(0, alias="SHAN")
+    order_date: date | None = Field(None, alias="TRDJ")
+    gl_date: date | None = Field(None, alias="DGL")
+    line_type: str = Field("", alias="LNTY")
+    last_status: str = Field("", alias="LTTR")
+    next_status: str = Field("", alias="NXTR")
+    reference: str = Field("", alias="VR01")
+
+
+class VoucherRow(AuditedRow):
+    """F0411 Accounts Payable Ledger: one pay item of a supplier voucher."""
+
+    table: ClassVar[str] = "F0411"
+    table_title: ClassVar[str] = "Accounts Payable Ledger"
+    primary_key: ClassVar[tuple[str, ...]] = ("DOC", "DCT", "KCO", "SFX", "SFXE")
+
+    document_number: int = Field(alias="DOC")
+    document_type: str = Field(alias="DCT")
+    document_company: str = Field(alias="KCO")
+    pay_item: str = Field(alias="SFX")
+    pay_item_extension: int = Field(0, alias="SFXE")
+    address_number: int = Field(0, alias="AN8")
+    invoice_date: date | None = Field(None, alias="DIVJ")
+    gl_date: date | None = Field(None, alias="DGJ")
+    due_date: date | None = Field(None, alias="DDJ")
+    company: str = Field("", alias="CO")
+    batch_number: int = Field(0, alias="ICU")
+    pay_status: str = Field("", alias="PST")
+    gross_amount: Decimal = Field(Decimal(0), alias="AG")
+    open_amount: Decimal = Field(Decimal(0), alias="AAP")
+    tax_amount: Decimal = Field(Decimal(0), alias="STAM")
+    currency: str = Field("", alias="CRCD")
+    supplier_invoice_number: str = Field("", alias="VINV")
+    reference: str = Field("", alias="VR01")
+    remark: str = Field("", alias="RMK")
+    void_flag: str = Field("", alias="VOD")
+
+
+#: Every table the sync reads, by name: the one declaration of its columns (``jde.tables`` derives
+#: the query specs from it).
 MODELS: dict[str, type[JdeRow]] = {
     m.table: m
     for m in (
@@ -429,5 +569,8 @@ MODELS: dict[str, type[JdeRow]] = {
         ReceiptHeaderRow,
         ReceiptDetailRow,
         AccountLedgerRow,
+        BasePriceRow,
+        SalesOrderLineRow,
+        VoucherRow,
     )
 }

@@ -255,16 +255,17 @@ def changed_since(
     until: JdeTimestamp | None = None,
     *,
     date_column: str = "UPMJ",
-    time_column: str = "UPMT",
+    time_column: str | None = None,
 ) -> Query:
     """Rows stamped at or after ``since`` (and before ``until``, if given), by the table's own audit
     columns: ``(UPMJ > d) OR (UPMJ = d AND UPMT >= t)`` [AND ``(UPMJ < d2) OR (UPMJ = d2 AND UPMT < t2)``].
+    The time column is the table's (UPMT, or TDAY where the table keeps it there) unless named.
 
     Both stamps are server-local (see ``JdeTimestamp.from_datetime``). The window is half-open,
     ``[since, until)``, so consecutive windows neither overlap nor leave a gap.
     """
     spec = _table(table_ref)
-    day, time_of_day = spec.column(date_column), spec.column(time_column)
+    day, time_of_day = spec.column(date_column), spec.column(time_column or spec.audit_time)
     lower = any_of(gt(day, since.day), all_of(eq(day, since.day), ge(time_of_day, since.hhmmss)))
     if until is None:
         return lower

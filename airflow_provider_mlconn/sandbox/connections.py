@@ -24,9 +24,12 @@ def sandbox_connections(
     hubspot_token: str = "pat-na1-sandbox",
     device_name: str = "mlconn-sandbox",
     page_size: int = 500,
+    hubspot_search_lag_seconds: float = 2.0,
 ) -> dict[str, dict[str, Any]]:
     """Connection id -> definition. ``jde_timezone`` must be the JDE sandbox's ``--timezone``: it
-    stamps UPMJ/UPMT in that zone, and the connection's ``server_timezone`` reads them back."""
+    stamps UPMJ/UPMT in that zone, and the connection's ``server_timezone`` reads them back.
+    ``hubspot_search_lag_seconds`` must be at least the HubSpot sandbox's ``--search-lag-ms``
+    (1 s by default; tests run it at 0)."""
     return {
         JDE_CONN_ID: {
             "conn_type": "jde_ais",
@@ -41,7 +44,12 @@ def sandbox_connections(
                 "page_size": page_size,
             },
         },
-        HUBSPOT_CONN_ID: {"conn_type": "hubspot", "host": hubspot_url, "password": hubspot_token},
+        HUBSPOT_CONN_ID: {
+            "conn_type": "hubspot",
+            "host": hubspot_url,
+            "password": hubspot_token,
+            "extra": {"search_lag_seconds": hubspot_search_lag_seconds},
+        },
     }
 
 

@@ -16,7 +16,7 @@ An entity's ``confirm`` answers ``Loaded`` (found), ``Absent`` (not there: send 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -181,12 +181,17 @@ class Loaded:
     """The target holds the record under ``remote_id``; ``created`` is False for an update.
 
     ``note`` tells the audit trail something a person should know about how it was written (e.g.
-    linked to a record the target already had instead of creating a twin).
+    linked to a record the target already had instead of creating a twin). ``also`` names records
+    of *other* entities of the flow this write put in place too, as ``(entity, key) -> (remote id,
+    payload)``: their id map then knows them, so when their own stream reads them back they are
+    ``unchanged`` (an item created in JDE from a HubSpot product is, at that moment, also the
+    product the JDE -> HubSpot direction would write).
     """
 
     remote_id: str
     created: bool = False
     note: str | None = None
+    also: Mapping[tuple[str, str], tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

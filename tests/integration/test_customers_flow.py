@@ -244,7 +244,8 @@ def test_faults_and_expiring_jde_tokens_converge_to_the_same_hubspot_state_witho
     expected = hubspot_state(clean).canonical()
 
     _fresh_store(monkeypatch, tmp_path, fernet_key, "faulty.db")
-    faulty = customer_sandboxes(jde={"token_ttl": 2.0}, hubspot={"fault_rate": 0.1})
+    # 25 %: a run makes some 25 HubSpot calls, so a run without any fault is ~1 in 1,000.
+    faulty = customer_sandboxes(jde={"token_ttl": 2.0}, hubspot={"fault_rate": 0.25})
     for _ in range(4):  # bounded: each run loads what the one before could not
         dag_run = customers_dag().test(run_conf=NO_LAG)
         if str(dag_run.state) == "success":

@@ -107,6 +107,7 @@ def connections(jde_url: str, hubspot_url: str) -> dict[str, str]:
             hubspot_token=HUBSPOT_TOKEN,
             device_name="mlconn-flow-tests",
             page_size=200,
+            hubspot_search_lag_seconds=0,
         )
     )
 

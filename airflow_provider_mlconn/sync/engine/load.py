@@ -4,7 +4,7 @@ call; uncertain writes confirmed before they are ever sent again."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +109,7 @@ def load_claimed(
                 manifest.not_attempted += len(prepared.chunk)
                 manifest.retriable_failures += len(prepared.chunk)
                 continue
-            call = _Call(flow, entity, manifest)
+            call = _Call(flow, entity, manifest, digest=store.cipher.digest)
             call.outcomes.extend(prepared.held_back)
             call.outcomes.extend(prepared.waiting)
             manifest.held_back += len(prepared.held_back)
@@ -190,10 +190,13 @@ def _prepare_chunk(flow: Flow, entity: Entity, store: Store, chunk: list[StoredR
 class _Call:
     """One call's worth of records: confirmations, the send, and the outcomes to save."""
 
-    def __init__(self, flow: Flow, entity: Entity, manifest: LoadManifest) -> None:
+    def __init__(
+        self, flow: Flow, entity: Entity, manifest: LoadManifest, *, digest: Callable[[Any], str]
+    ) -> None:
         self.flow = flow
         self.entity = entity
         self.manifest = manifest
+        self.digest = digest
         self.outcomes: list[OutcomeRow] = []
         self.known: set[str] = set()
         self.uncertain: dict[str, tuple[int, str]] = {}
@@ -312,6 +315,7 @@ class _Call:
                         result.note,
                         links=_links(self.flow, item),
                         deleted=deleted,
+                        also=self._also(result),
                     )
                 )
                 self.known.add(record.key)
@@ -338,6 +342,13 @@ class _Call:
                 manifest.failed += 1
                 if failure.retriable:
                     manifest.retriable_failures += 1
+
+    def _also(self, result: Loaded) -> tuple[tuple[str, str, str, str], ...]:
+        rows = []
+        for (entity_name, key), (remote_id, payload) in result.also.items():
+            self.flow.entity(entity_name)  # a name the flow does not declare is a bug: say so
+            rows.append((entity_name, str(key), str(remote_id), self.digest(payload)))
+        return tuple(rows)
 
     def settlement(self) -> JournalSettlement:
         return JournalSettlement(

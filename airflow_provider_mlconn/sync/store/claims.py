@@ -218,6 +218,20 @@ class Claims:
                             **(deleted_marker(now) if outcome.deleted else {}),
                         }
                     )
+                    id_rows.extend(
+                        {
+                            "flow": row.flow,
+                            "entity": entity,
+                            "source_key": key,
+                            "remote_id": remote_id,
+                            "last_loaded_hash": digest,
+                            "last_record_id": outcome.record_id,
+                            "last_run_key": row.run_key,
+                            "last_links": None,
+                            "deleted_at": None,
+                        }
+                        for entity, key, remote_id, digest in outcome.also
+                    )
             if updates:
                 connection.execute(
                     records.update()

@@ -158,6 +158,8 @@ class OutcomeRow:
     error: str | None = None
     links: Mapping[str, str] | None = None
     deleted: bool = False
+    #: Other entities' records this write put in place: (entity, key, remote id, payload hash).
+    also: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass

@@ -1,0 +1,25 @@
+"""mlconn_gl_accounts_sync: JD Edwards accounts and business units -> HubSpot line-item options.
+
+Schedule: Variable ``mlconn_gl_accounts_schedule`` (cron or preset, default ``@daily``; ``none`` for
+manual runs only). Settings: Variable ``mlconn_gl_accounts`` (JSON, see
+airflow_provider_mlconn/flows/gl_accounts.py). Rules: docs/BEHAVIOR.md, section F.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import Variable
+
+from airflow_provider_mlconn.flows.gl_accounts import GL_ACCOUNTS
+from airflow_provider_mlconn.operators.sync import flow_dag
+
+schedule = Variable.get("mlconn_gl_accounts_schedule", default="@daily")
+
+dag = flow_dag(
+    GL_ACCOUNTS,
+    dag_id="mlconn_gl_accounts_sync",
+    schedule=None if schedule.strip().lower() in ("", "none") else schedule.strip(),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    tags=["jde", "hubspot", "reference-data"],
+)
