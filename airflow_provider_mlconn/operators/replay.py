@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import DAG, BaseOperator, Param
 
 from airflow_provider_mlconn.operators.common import (
+    OneLineFailures,
     actor,
     optional_instant,
     optional_text,
@@ -40,7 +41,7 @@ def replay_request(params: Any) -> engine.ReplayRequest:
     )
 
 
-class SelectReplayOperator(BaseOperator):
+class SelectReplayOperator(OneLineFailures, BaseOperator):
     """Count the records a replay request covers; in a dry run, log what re-mapping would do."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -81,7 +82,7 @@ class SelectReplayOperator(BaseOperator):
         }
 
 
-class ReplayRecordsOperator(BaseOperator):
+class ReplayRecordsOperator(OneLineFailures, BaseOperator):
     """Re-select, re-map and load the requested records (skipped for a dry run)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -107,7 +108,14 @@ class ReplayRecordsOperator(BaseOperator):
         return manifest.model_dump(mode="json")
 
 
+#: What a replay may pick up: records that failed to load, and records mapping rejected.
+REPLAYABLE_STATUSES = ("failed", "rejected")
+
+
 def replay_params(flows: list[str]) -> dict[str, Param]:
+    """The replay form. ``flow`` and ``entity`` are selects of the registered flows and their
+    entities; ``statuses`` a multi-select."""
+    entities = sorted({entity.name for name in flows for entity in get_flow(name).entities})
     flow_param: dict[str, Any] = {
         "type": "string",
         "title": "Flow",
@@ -120,13 +128,15 @@ def replay_params(flows: list[str]) -> dict[str, Param]:
         "entity": Param(
             None,
             type=["null", "string"],
+            enum=[None, *entities],
             title="Entity",
-            description="Only this entity (e.g. contact). Empty: every entity of the flow.",
+            description="Only this entity. Empty: every entity of the flow.",
         ),
         "statuses": Param(
             ["failed", "rejected"],
             type="array",
-            items={"type": "string", "enum": ["failed", "rejected"]},
+            items={"type": "string", "enum": list(REPLAYABLE_STATUSES)},
+            examples=list(REPLAYABLE_STATUSES),
             uniqueItems=True,
             minItems=1,
             title="Statuses to replay",
@@ -170,6 +180,7 @@ def replay_dag(dag_id: str = "mlconn_replay") -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["mlconn", "replay"],
+        description="Re-map and load failed or rejected sync records from the audit store.",
         params=replay_params(known_flows()),
         doc_md=__doc__,
         default_args={"retries": 0},

@@ -24,9 +24,12 @@ def sandbox_connections(
     hubspot_token: str = "pat-na1-sandbox",
     device_name: str = "mlconn-sandbox",
     page_size: int = 500,
+    jde_role: str | None = "*ALL",
 ) -> dict[str, dict[str, Any]]:
     """Connection id -> definition. ``jde_timezone`` must be the JDE sandbox's ``--timezone``: it
-    stamps UPMJ/UPMT in that zone, and the connection's ``server_timezone`` reads them back."""
+    stamps UPMJ/UPMT in that zone, and the connection's ``server_timezone`` reads them back.
+    ``jde_role`` None leaves the role to the server's default."""
+    role = {} if jde_role is None else {"role": jde_role}
     return {
         JDE_CONN_ID: {
             "conn_type": "jde_ais",
@@ -35,7 +38,7 @@ def sandbox_connections(
             "password": jde_password,
             "extra": {
                 "environment": "JDV920",
-                "role": "*ALL",
+                **role,
                 "device_name": device_name,
                 "server_timezone": jde_timezone,
                 "page_size": page_size,

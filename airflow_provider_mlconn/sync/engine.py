@@ -75,6 +75,13 @@ class RunInfo(BaseModel):
     def is_backfill(self) -> bool:
         return self.run_type == "backfill"
 
+    @property
+    def reads_to_now(self) -> bool:
+        """A run started by a person or an operator reads up to now (less the safety lag), not to its
+        data interval's end: Airflow gives it the last full interval, which ends before the edits
+        the person may have triggered it for."""
+        return self.run_type in ("manual", "operator_triggered")
+
     def ref(self, flow: Flow) -> RunRef:
         return RunRef(flow=flow.name, dag_id=self.dag_id, run_id=self.run_id, run_type=self.run_type)
 
@@ -173,7 +180,7 @@ def plan_windows(
             now=now,
             is_backfill=run.is_backfill,
             data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end,
+            data_interval_end=None if run.reads_to_now else run.data_interval_end,
             requested_start=window_start,
             requested_end=window_end,
             from_beginning=full_resync,
@@ -566,7 +573,11 @@ def _call_load(flow: Flow, entity: Entity, items: list[LoadRecord]) -> tuple[Map
     try:
         results = flow.load(entity.name, items)
     except Exception as error:
-        log.exception("flow %s: load of %d %s records raised", flow.name, len(items), entity.name)
+        if hasattr(error, "retriable"):
+            # Classified by whoever raised it (a refused token, a quota): its message says it all.
+            log.error("flow %s: load of %d %s records failed: %s", flow.name, len(items), entity.name, error)
+        else:
+            log.exception("flow %s: load of %d %s records raised", flow.name, len(items), entity.name)
         failure = Failed(f"{type(error).__name__}: {error}", retriable=getattr(error, "retriable", True))
         return {item.key: failure for item in items}, True
     if not isinstance(results, Mapping):
