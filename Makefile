@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+PORT ?= 8080
 
 .PHONY: install test lint typecheck pytest demo airflow bench lock clean
 
@@ -44,4 +45,4 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 airflow: install
-	$(BIN)/python scripts/run_airflow.py
+	$(BIN)/python scripts/run_airflow.py --port $(PORT)
