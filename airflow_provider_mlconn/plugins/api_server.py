@@ -5,9 +5,9 @@
   body with ``Number(connection.port)``), the route takes 0 for another destination than the stored
   NULL and refuses to test with the stored password ("The host or port to test differs from the
   stored connection"). Port 0 addresses nothing, so the middleware drops it (Airflow fixes the
-  route the same way in apache/airflow#73298). The route then tests a copy of the connection under
-  a random id; the middleware keeps the requested id in ``http.tested_connection_id`` so the hooks'
-  messages name the stored connection.
+  route the same way in apache/airflow#73298); an empty extra (``"{}"``) goes too. The route then
+  tests a copy of the connection under a random id; the middleware keeps the requested id in
+  ``http.tested_connection_id`` so the hooks' messages name the stored connection.
 - **Every extra field in the connection Edit form.** The UI's form lists only the extras the
   stored connection has (when it has any), so a connection made with a few extras hides the others
   (``auth_mode``, ``timeout``, ...). Connection reads (``GET /api/v2/connections[/{id}]``) of the
@@ -54,10 +54,14 @@ _MAX_BODY = 1_000_000
 
 
 def connection_test_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The Test request without the UI's ``"port": 0`` for the provider's connection types."""
-    if body.get("conn_type") in CONN_TYPES and body.get("port") in (0, "0"):
-        return {name: value for name, value in body.items() if name != "port"}
-    return body
+    """The Test request of a provider connection without the UI's stand-ins for "none": ``"port": 0``
+    and ``"extra": "{}"`` (Airflow would mask the 2-character text as a secret and warn it is too
+    short); the stored values are tested instead."""
+    if body.get("conn_type") not in CONN_TYPES:
+        return body
+    blank = {"port": (0, "0"), "extra": ("{}", "")}
+    cleaned = {name: value for name, value in body.items() if value not in blank.get(name, ())}
+    return cleaned if len(cleaned) != len(body) else body
 
 
 def trigger_body(dag_id: str, body: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:

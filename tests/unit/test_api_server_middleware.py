@@ -63,6 +63,8 @@ def test_the_ui_test_request_loses_its_port_zero_and_the_hook_names_the_stored_c
 def test_other_connection_types_and_real_ports_are_left_alone() -> None:
     http = {"connection_id": "web", "conn_type": "http", "port": 0}
     assert connection_test_body(http) == http
+    no_extra = {"connection_id": "hubspot_default", "conn_type": "hubspot", "port": 0, "extra": "{}"}
+    assert connection_test_body(no_extra) == {"connection_id": "hubspot_default", "conn_type": "hubspot"}
     with_port = {"connection_id": "jde", "conn_type": "jde_ais", "port": 9300}
     assert connection_test_body(with_port) == with_port
 
