@@ -129,6 +129,7 @@ def replay_params(flows: list[str]) -> dict[str, Param]:
             None,
             type=["null", "string"],
             enum=[None, *entities],
+            values_display={"null": "every entity of the flow"},  # the UI shows None as "null"
             title="Entity",
             description="Only this entity. Empty: every entity of the flow.",
         ),

@@ -144,7 +144,18 @@ def test_a_new_user_tests_both_connections_and_runs_a_dry_run_in_the_browser(
         ui.log_in()
         ui.open("/dags")
         page.get_by_text(CUSTOMERS_DAG).first.wait_for()
+        page.get_by_text("mlconn_replay").first.hover()  # the DAG list shows a description on hover
+        page.get_by_role("tooltip").filter(has_text="Re-map and load failed or rejected").wait_for()
         ui.shot("dags-list")
+
+        # The replay form: entity and statuses are selects.
+        ui.open("/dags/mlconn_replay")
+        page.get_by_role("button", name="Trigger").first.click()
+        form = page.get_by_role("dialog")
+        form.get_by_text("every entity of the flow", exact=True).wait_for()
+        assert form.locator("textarea[name=element_statuses]").count() == 0, "statuses: a select, not text"
+        ui.shot("replay-form")
+        form.get_by_role("button", name="Close").first.click()
 
         # Both connection forms: the type's name as the README says it, every extra field shown.
         for conn_id, fields, type_name in (
