@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+PORT ?= 8080
 
-.PHONY: install test lint typecheck pytest demo airflow bench lock clean
+.PHONY: install test lint typecheck pytest demo airflow bench lock clean browser
 
 install: $(STAMP)
 
@@ -34,6 +35,14 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Debian's chromium for the browser e2e test (tests/e2e/test_airflow_ui_in_browser.py); Playwright
+# drives it and never downloads a browser of its own. Needs root or sudo; .ci/run calls it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
+	@/usr/bin/chromium --version 2>/dev/null
+
 bench: install
 	$(BIN)/python -m benchmarks
 
@@ -44,4 +53,4 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 airflow: install
-	$(BIN)/python scripts/run_airflow.py
+	$(BIN)/python scripts/run_airflow.py --port $(PORT)

@@ -14,9 +14,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
@@ -244,3 +246,69 @@ def new_session(*, pool_size: int = 10, verify_ssl: bool = True, user_agent: str
     session.verify = verify_ssl
     session.headers["User-Agent"] = user_agent
     return session
+
+
+#: The connection id a person asked Airflow to test. The api-server's Test endpoint tests a copy of
+#: the connection under a random id; the provider's api-server middleware records the real one here
+#: (``airflow_provider_mlconn.plugins.api_server``) so the hooks' messages name it.
+tested_connection_id: ContextVar[str | None] = ContextVar("mlconn_tested_connection_id", default=None)
+
+
+def connection_name(conn_id: str) -> str:
+    """The connection id to show a person: the stored connection's while the UI's Test button runs."""
+    return tested_connection_id.get() or conn_id
+
+
+def naming_connection(message: str, conn_id: str) -> str:
+    """``message``, ending with which connection it is about unless it names it already."""
+    return message if f"'{conn_id}'" in message else f"{message} (connection '{conn_id}')"
+
+
+def network_failure(error: requests.RequestException, url: str) -> str:
+    """Which server could not be reached and why, in a line: ``cannot reach http://h:9300 (connection
+    refused)``. Names scheme, host and port only (paths and queries may hold tokens)."""
+    parts = urlsplit(url)
+    server = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}" if parts.netloc else url
+    if isinstance(error, requests.exceptions.SSLError):
+        reason = "TLS handshake or certificate check failed"
+    elif isinstance(error, requests.exceptions.ConnectTimeout):
+        reason = "no answer to the connection attempt before the timeout"
+    elif isinstance(error, requests.exceptions.Timeout):
+        reason = "no response before the timeout"
+    else:
+        reason = _socket_reason(error) or type(error).__name__
+    return f"cannot reach {server} ({reason})"
+
+
+#: Reasons urllib3 only gives as text; never the whole text, which may quote a URL with a token.
+_SOCKET_REASONS = (
+    "connection refused",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "no route to host",
+    "network is unreachable",
+    "connection reset by peer",
+)
+
+
+def _socket_reason(error: BaseException) -> str | None:
+    """The operating system's words for a failed connection (``connection refused``, ``name or
+    service not known``), found in the chain of wrapped urllib3 errors."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror).lower()
+        text = str(current).lower()
+        for marker in _SOCKET_REASONS:
+            if marker in text:
+                return marker
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return None

@@ -14,18 +14,16 @@ from airflow.sdk import Param, Variable
 from airflow_provider_mlconn.flows.customers import CUSTOMERS
 from airflow_provider_mlconn.operators.sync import flow_dag
 
-schedule = Variable.get("mlconn_customers_schedule", default="@hourly")
-
 dag = flow_dag(
     CUSTOMERS,
     dag_id="mlconn_customers_jde_to_hubspot",
-    schedule=None if schedule.strip().lower() in ("", "none") else schedule.strip(),
+    schedule=Variable.get("mlconn_customers_schedule", default="@hourly"),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     tags=["jde", "hubspot", "customers"],
     params={
         "address_numbers": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "integer"},
             title="Only these address numbers",
             description="Sync just these JDE customers (F0101.AN8), whole, whatever changed; "

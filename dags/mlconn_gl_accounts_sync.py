@@ -14,12 +14,10 @@ from airflow.sdk import Variable
 from airflow_provider_mlconn.flows.gl_accounts import GL_ACCOUNTS
 from airflow_provider_mlconn.operators.sync import flow_dag
 
-schedule = Variable.get("mlconn_gl_accounts_schedule", default="@daily")
-
 dag = flow_dag(
     GL_ACCOUNTS,
     dag_id="mlconn_gl_accounts_sync",
-    schedule=None if schedule.strip().lower() in ("", "none") else schedule.strip(),
+    schedule=Variable.get("mlconn_gl_accounts_schedule", default="@daily"),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     tags=["jde", "hubspot", "reference-data"],
 )

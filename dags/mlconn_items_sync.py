@@ -14,12 +14,10 @@ from airflow.sdk import Variable
 from airflow_provider_mlconn.flows.items import ITEMS
 from airflow_provider_mlconn.operators.sync import flow_dag
 
-schedule = Variable.get("mlconn_items_schedule", default="@hourly")
-
 dag = flow_dag(
     ITEMS,
     dag_id="mlconn_items_sync",
-    schedule=None if schedule.strip().lower() in ("", "none") else schedule.strip(),
+    schedule=Variable.get("mlconn_items_schedule", default="@hourly"),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     tags=["jde", "hubspot", "reference-data", "items"],
 )

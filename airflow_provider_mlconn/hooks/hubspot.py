@@ -33,10 +33,12 @@ from airflow_provider_mlconn.http import (
     RequestRejectedError,
     RetryPolicy,
     TransientApiError,
+    connection_name,
     mask_secrets,
+    naming_connection,
+    network_failure,
     new_session,
     parse_retry_after,
-    redact,
 )
 from airflow_provider_mlconn.hubspot import connection as conn_spec
 from airflow_provider_mlconn.hubspot.models import (
@@ -168,8 +170,8 @@ class HubSpotHook(BaseHook):
         token = (connection.password or "").strip()
         if not token:
             raise AuthenticationError(
-                f"connection '{self.hubspot_conn_id}' has no password: put the private app token "
-                "(pat-...) there",
+                f"connection '{connection_name(self.hubspot_conn_id)}' has no password: put the private "
+                "app token (pat-...) there",
                 system=SYSTEM,
             )
         mask_secrets(token)
@@ -231,7 +233,7 @@ class HubSpotHook(BaseHook):
                 retry_policy=TEST_RETRY_POLICY,
             )
         except Exception as error:  # the UI shows the message; error messages never hold the token
-            return False, str(error)
+            return False, naming_connection(str(error), connection_name(self.hubspot_conn_id))
         limit = self.throttles.general.limit
         return True, f"Connected to HubSpot at {self.settings.base_url} (rate limit {limit} per 10 s)."
 
@@ -294,9 +296,8 @@ class HubSpotHook(BaseHook):
                 )
             except requests.RequestException as error:
                 self.metrics.record(method, path, 0, time.monotonic() - started)
-                reason = redact(f"{type(error).__name__}: {error}", [self.settings.token])
                 raise TransientApiError(
-                    f"no response ({reason})", system=SYSTEM, method=method, url=path
+                    network_failure(error, url), system=SYSTEM, method=method, url=path
                 ) from None
             self.metrics.record(method, path, response.status_code, time.monotonic() - started)
             if observe:
@@ -344,8 +345,9 @@ class HubSpotHook(BaseHook):
         }
         if status == 401:
             raise AuthenticationError(
-                f"the token of connection '{self.hubspot_conn_id}' was refused: {message}. Check that its "
-                "password holds a valid private app token (or service key) for this portal",
+                f"the token of connection '{connection_name(self.hubspot_conn_id)}' was refused: "
+                f"{message}. Check that its password holds a valid private app token (or service key) "
+                "for this portal",
                 **where,
             )
         if status == 429:

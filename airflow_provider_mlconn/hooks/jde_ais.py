@@ -42,7 +42,10 @@ from airflow_provider_mlconn.http import (
     RequestRejectedError,
     RetryPolicy,
     TransientApiError,
+    connection_name,
     mask_secrets,
+    naming_connection,
+    network_failure,
     new_session,
     redact,
 )
@@ -68,6 +71,7 @@ from airflow_provider_mlconn.jde.tables import TableSpec, table
 log = logging.getLogger(__name__)
 
 SYSTEM = "JDE AIS"
+TEST_RETRY_POLICY = RetryPolicy(max_attempts=2, initial_wait=0.5, max_wait=1.0)  # the UI's Test button
 M = TypeVar("M", bound=JdeRow)
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -158,7 +162,9 @@ class JdeAisHook(BaseHook):
         if self._explicit_settings is not None:
             settings = self._explicit_settings
         else:
-            settings = JdeAisSettings.from_connection(self.get_connection(self.jde_ais_conn_id))
+            settings = JdeAisSettings.from_connection(
+                self.get_connection(self.jde_ais_conn_id), name=connection_name(self.jde_ais_conn_id)
+            )
         mask_secrets(settings.password.get_secret_value())
         return settings
 
@@ -182,22 +188,31 @@ class JdeAisHook(BaseHook):
         return self.http
 
     def test_connection(self) -> tuple[bool, str]:
-        """Log in and read ``/defaultconfig`` (token mode), or count one small table (basic mode)."""
+        """Log in and read ``/defaultconfig`` (token mode), or count one small table (basic mode).
+
+        Retries once at most, so the UI's Test button answers within seconds; a failure names the
+        connection (the stored one, not the copy Airflow tests) and what to fix."""
+        policy, self.retry_policy = self.retry_policy, TEST_RETRY_POLICY
         try:
             if self.settings.auth_mode == "token":
                 self._current_token()
                 config = self.default_config()
                 message = (
-                    f"Connected to {config.get('aisVersion', 'AIS')} as {self.settings.username}"
-                    f" (environment {self.settings.environment or config.get('defaultEnvironment')})"
+                    f"Connected to {config.get('aisVersion', 'AIS')} at {self.settings.base_url} as "
+                    f"{self.settings.username} (environment "
+                    f"{self.settings.environment or config.get('defaultEnvironment')})"
                 )
             else:
                 units = self.count("F0006")
-                message = f"Connected with HTTP Basic as {self.settings.username}; {units} business units"
+                message = (
+                    f"Connected to {self.settings.base_url} with HTTP Basic as {self.settings.username}; "
+                    f"{units} business units"
+                )
             return True, message
         except (RemoteApiError, ValueError) as error:
-            return False, str(error)
+            return False, naming_connection(str(error), connection_name(self.jde_ais_conn_id))
         finally:
+            self.retry_policy = policy
             self.close()
 
     def __enter__(self) -> JdeAisHook:
@@ -254,7 +269,8 @@ class JdeAisHook(BaseHook):
             raise AuthenticationError(
                 f"login of user {settings.username!r} (environment {settings.environment or 'default'}, "
                 f"role {settings.role or 'default'}) was refused: {message}. "
-                f"Check the login, password, environment and role of connection {self.jde_ais_conn_id!r}.",
+                f"Check the login, password, environment and role of connection "
+                f"{connection_name(self.jde_ais_conn_id)!r}.",
                 system=SYSTEM,
                 status=response.status_code,
                 method="POST",
@@ -320,7 +336,7 @@ class JdeAisHook(BaseHook):
         except requests.RequestException as error:
             self.metrics.record(method, _path(url), 0, time.monotonic() - started)
             raise TransientApiError(
-                f"no usable response ({type(error).__name__})",
+                network_failure(error, url),
                 system=SYSTEM,
                 method=method,
                 url=_path(url),

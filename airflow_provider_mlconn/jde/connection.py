@@ -13,24 +13,24 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 CONN_TYPE = "jde_ais"
 DEFAULT_CONN_ID = "jde_ais_default"
-HOOK_NAME = "JD Edwards AIS Server"
+HOOK_NAME = "JD Edwards EnterpriseOne AIS"  # as README and the integration name say
 
 # Declarative connection form (Airflow 3 "conn-fields" / "ui-field-behaviour").
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "environment": {
         "label": "Environment",
         "description": "JDE environment to log in to, e.g. JDV920 (server default when empty)",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "examples": ["JDV920", "JPY920", "JPD920"]},
     },
     "role": {
         "label": "Role",
         "description": "JDE role, e.g. *ALL (server default when empty)",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "examples": ["*ALL"]},
     },
     "device_name": {
         "label": "Device name",
         "description": "Sent at login and with every call; AIS binds the token to it",
-        "schema": {"type": ["string", "null"], "default": "airflow-mlconn"},
+        "schema": {"type": ["string", "null"], "default": "airflow-mlconn", "examples": ["airflow-mlconn"]},
     },
     "auth_mode": {
         "label": "Authentication",
@@ -54,25 +54,35 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "server_timezone": {
         "label": "Enterprise server time zone",
         "description": "IANA name (e.g. America/Chicago); UPMJ/UPMT audit stamps are in this zone",
-        "schema": {"type": ["string", "null"], "default": "UTC"},
+        "schema": {
+            "type": ["string", "null"],
+            "default": "UTC",
+            "examples": [
+                "UTC",
+                "America/Chicago",
+                "America/New_York",
+                "America/Los_Angeles",
+                "Europe/London",
+            ],
+        },
     },
     "date_format": {
         "label": "User date format",
         "description": "Used in basic mode (token mode reads userInfo.simpleDateFormat at login)",
-        "schema": {"type": ["string", "null"], "default": "MM/dd/yyyy"},
+        "schema": {
+            "type": ["string", "null"],
+            "default": "MM/dd/yyyy",
+            "examples": ["MM/dd/yyyy", "dd/MM/yyyy", "yyyy/MM/dd", "yyyyMMdd"],
+        },
     },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "extra"],
     "relabeling": {"host": "AIS base URL", "login": "JDE user", "password": "Password"},
-    "placeholders": {
-        "host": "https://ais.example.com:9443",
-        "login": "INTEGR8",
-        "environment": "JDV920",
-        "role": "*ALL",
-        "server_timezone": "America/Chicago",
-    },
+    # Standard fields only: the UI's extra fields take no placeholder, their "examples" (above)
+    # become a list of suggestions instead.
+    "placeholders": {"host": "https://ais.example.com:9443", "login": "INTEGR8", "password": "JDE password"},
 }
 
 CONNECTION_TYPE_INFO: dict[str, Any] = {
@@ -113,12 +123,15 @@ class JdeAisSettings(BaseModel):
         return url
 
     @classmethod
-    def from_connection(cls, conn: Any) -> JdeAisSettings:
-        """From an Airflow Connection: host (URL, or host name + schema/port), login, password, extras."""
+    def from_connection(cls, conn: Any, *, name: str | None = None) -> JdeAisSettings:
+        """From an Airflow Connection: host (URL, or host name + schema/port), login, password, extras.
+
+        ``name`` is the connection id errors show (default ``conn.conn_id``)."""
+        shown = name or conn.conn_id
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
         host = (conn.host or "").strip()
         if not host:
-            raise ValueError(f"connection {conn.conn_id!r}: host (the AIS base URL) is empty")
+            raise ValueError(f"connection {shown!r}: host (the AIS base URL) is empty")
         if "://" not in host:
             host = f"{conn.schema or 'https'}://{host}"
         if conn.port and host.count(":") < 2:
@@ -128,13 +141,11 @@ class JdeAisSettings(BaseModel):
             "username": conn.login or "",
             "password": conn.password or "",
         }
-        for name in CONN_FIELDS:
-            value = extra.get(name, extra.get(f"extra__{CONN_TYPE}__{name}"))
+        for field_name in CONN_FIELDS:
+            value = extra.get(field_name, extra.get(f"extra__{CONN_TYPE}__{field_name}"))
             if value not in (None, ""):
-                values[name] = value
+                values[field_name] = value
         try:
             return cls(**values)
         except ValueError as error:
-            raise ValueError(
-                f"connection {conn.conn_id!r} is not a usable jde_ais connection: {error}"
-            ) from None
+            raise ValueError(f"connection {shown!r} is not a usable jde_ais connection: {error}") from None

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from airflow_provider_mlconn.http import (
+    AuthenticationError,
+    QuotaExhaustedError,
+    RemoteApiError,
+    RequestRejectedError,
+)
 from airflow_provider_mlconn.sync.engine import RunInfo
-from airflow_provider_mlconn.sync.errors import WindowError
+from airflow_provider_mlconn.sync.errors import (
+    LoadBlocked,
+    StoreConfigurationError,
+    WatermarkNotCommitted,
+    WatermarkValueError,
+    WindowError,
+)
 from airflow_provider_mlconn.sync.store import STORE_CONN_ID, Actor, Store
 from airflow_provider_mlconn.sync.watermarks import parse_instant
 
@@ -99,3 +113,68 @@ def optional_number(value: Any, what: str) -> float | None:
     if number < 0:
         raise WindowError(f"{what} must not be negative, got {number}")
     return number
+
+
+#: Failures a person fixes outside the code (credentials, a business rule, a parameter, a record
+#: that waits for another): a retry of the same task cannot help and a traceback adds nothing.
+EXPECTED_FAILURES: tuple[type[Exception], ...] = (
+    AuthenticationError,
+    RequestRejectedError,
+    QuotaExhaustedError,
+    LoadBlocked,
+    WindowError,
+    WatermarkValueError,
+    StoreConfigurationError,
+    WatermarkNotCommitted,
+)
+
+
+class TaskFailed(SystemExit):
+    """Ends a task as failed with one line in its log: the reason, and no traceback.
+
+    Airflow's task runner logs a ``SystemExit`` as ``Task exited`` with its code (here the message)
+    and no traceback, where any other exception gets "Task failed with exception" and a traceback
+    that pushes the reason off the screen. Raised for ``EXPECTED_FAILURES`` only; a load task's
+    retry policy fails it at once (``LOAD_RETRY_POLICY``).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def failure_line(error: Exception) -> str:
+    """What went wrong first (the log view cuts long lines), where it happened last."""
+    if isinstance(error, RemoteApiError):
+        where = " ".join(str(part) for part in (error.method, error.url) if part)
+        status = f"HTTP {error.status}" if error.status is not None else ""
+        detail = ", ".join(part for part in (status, where) if part)
+        return f"{error.system}: {error.message}" + (f" [{detail}]" if detail else "")
+    return f"{error} [{type(error).__name__}]"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_failures(execute: F) -> F:
+    """Wrap an operator's ``execute``: an expected failure becomes ``TaskFailed``."""
+
+    @functools.wraps(execute)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, *args, **kwargs)
+        except EXPECTED_FAILURES as error:
+            raise TaskFailed(failure_line(error)) from None
+
+    wrapper.one_line_failures = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+class OneLineFailures:
+    """Operator mixin: every subclass's ``execute`` ends expected failures in one log line."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "one_line_failures", False):
+            cls.execute = one_line_failures(execute)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import DAG, BaseOperator, Param
 
 from airflow_provider_mlconn.operators.common import (
+    OneLineFailures,
     actor,
     optional_instant,
     optional_text,
@@ -41,7 +42,7 @@ def replay_request(params: Any) -> engine.ReplayRequest:
     )
 
 
-class SelectReplayOperator(BaseOperator):
+class SelectReplayOperator(OneLineFailures, BaseOperator):
     """Count the records a replay request covers; in a dry run, log what re-mapping would do."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -82,7 +83,7 @@ class SelectReplayOperator(BaseOperator):
         }
 
 
-class ReplayRecordsOperator(BaseOperator):
+class ReplayRecordsOperator(OneLineFailures, BaseOperator):
     """Re-select, re-map and load the requested records (skipped for a dry run)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -126,6 +127,9 @@ class ReplayRecordsOperator(BaseOperator):
 
 
 def replay_params(flows: list[str]) -> dict[str, Param]:
+    """The replay form. ``flow`` and ``entity`` are selects of the registered flows and their
+    entities; ``statuses`` a multi-select."""
+    entities = sorted({entity.name for name in flows for entity in get_flow(name).entities})
     flow_param: dict[str, Any] = {
         "type": "string",
         "title": "Flow",
@@ -138,13 +142,16 @@ def replay_params(flows: list[str]) -> dict[str, Param]:
         "entity": Param(
             None,
             type=["null", "string"],
+            enum=[None, *entities],
+            values_display={"null": "every entity of the flow"},  # the UI shows None as "null"
             title="Entity",
-            description="Only this entity (e.g. contact). Empty: every entity of the flow.",
+            description="Only this entity. Empty: every entity of the flow.",
         ),
         "statuses": Param(
             list(engine.REPLAYABLE),
             type="array",
             items={"type": "string", "enum": list(engine.REPLAYABLE)},
+            examples=list(engine.REPLAYABLE),
             uniqueItems=True,
             minItems=1,
             title="Statuses to replay",
@@ -195,6 +202,7 @@ def replay_dag(dag_id: str = "mlconn_replay") -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["mlconn", "replay"],
+        description="Re-map and load failed or rejected sync records from the audit store.",
         params=replay_params(known_flows()),
         doc_md=__doc__,
         default_args={"retries": 0},

@@ -27,6 +27,7 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 
 from airflow_provider_mlconn.operators.common import (
     AirflowVariables,
+    OneLineFailures,
     actor,
     optional_instant,
     optional_number,
@@ -36,6 +37,7 @@ from airflow_provider_mlconn.operators.common import (
 from airflow_provider_mlconn.sync import engine
 from airflow_provider_mlconn.sync.flow import Flow
 from airflow_provider_mlconn.sync.registry import get_flow
+from airflow_provider_mlconn.timetables import sync_schedule
 
 #: A load that failed only for reasons its own retry cannot fix fails at once (see LoadBlocked).
 LOAD_RETRY_POLICY = ExceptionRetryPolicy(
@@ -45,7 +47,12 @@ LOAD_RETRY_POLICY = ExceptionRetryPolicy(
             action=RetryAction.FAIL,
             reason="records wait for a prerequisite or the target refused for good; clear the failed "
             "prerequisite load (with downstream) or fix the cause, then clear this task",
-        )
+        ),
+        RetryRule(
+            exception="airflow_provider_mlconn.operators.common.TaskFailed",
+            action=RetryAction.FAIL,
+            reason="a person must fix the cause (the connection, the data, the parameters) first",
+        ),
     ]
 )
 
@@ -54,7 +61,7 @@ def _flow_name(flow: Flow | str) -> str:
     return flow if isinstance(flow, str) else flow.name
 
 
-class _FlowOperator(BaseOperator):
+class _FlowOperator(OneLineFailures, BaseOperator):
     ui_color = "#e8f0fe"
 
     def __init__(self, *, flow: Flow | str, **kwargs: Any) -> None:
@@ -422,16 +429,19 @@ def flow_dag(
 ) -> DAG:
     """A DAG that runs ``flow``: the whole declaration of a flow's DAG file.
 
-    One run at a time (``max_active_runs=1``: runs of one flow share its watermarks), no catchup
-    unless asked; the params form offers a range, window overrides, full resync and dry run, plus
-    the flow's own ``params`` (they reach its extract as ``window.options``).
+    ``schedule`` is a cron expression or preset (run on a ``SyncTimetable``: each run reads the
+    interval that ends when it runs, a backfill reads exactly its range), "none"/None for manual
+    runs only, or a timetable. One run at a time (``max_active_runs=1``: runs of one flow share its
+    watermarks), no catchup unless asked; the params form offers a range, window overrides, full
+    resync and dry run, plus the flow's own ``params`` (they reach its extract as ``window.options``).
     """
     dag_kwargs.setdefault("max_active_runs", 1)
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("doc_md", f"{flow.description}\n\nEntities:\n\n{flow.describe()}".strip())
+    dag_kwargs.setdefault("description", _first_sentence(flow.description) or None)
     with DAG(
         dag_id=dag_id,
-        schedule=schedule,
+        schedule=sync_schedule(schedule),
         start_date=start_date,
         tags=sorted({"mlconn", "sync", *tags}),
         params={**flow_params(), **(params or {})},
@@ -439,3 +449,9 @@ def flow_dag(
     ) as dag:
         flow_tasks(flow, load_retries=load_retries, load_retry_delay=load_retry_delay)
     return dag
+
+
+def _first_sentence(text: str) -> str:
+    """The DAG list's one-line description: a flow description up to its first full stop."""
+    head, _, _ = text.partition(". ")
+    return head.rstrip(".") + "." if head else ""

@@ -25,11 +25,13 @@ def sandbox_connections(
     device_name: str = "mlconn-sandbox",
     page_size: int = 500,
     hubspot_search_lag_seconds: float = 2.0,
+    jde_role: str | None = "*ALL",
 ) -> dict[str, dict[str, Any]]:
     """Connection id -> definition. ``jde_timezone`` must be the JDE sandbox's ``--timezone``: it
     stamps UPMJ/UPMT in that zone, and the connection's ``server_timezone`` reads them back.
     ``hubspot_search_lag_seconds`` must be at least the HubSpot sandbox's ``--search-lag-ms``
-    (1 s by default; tests run it at 0)."""
+    (1 s by default; tests run it at 0). ``jde_role`` None leaves the role to the server's default."""
+    role = {} if jde_role is None else {"role": jde_role}
     return {
         JDE_CONN_ID: {
             "conn_type": "jde_ais",
@@ -38,7 +40,7 @@ def sandbox_connections(
             "password": jde_password,
             "extra": {
                 "environment": "JDV920",
-                "role": "*ALL",
+                **role,
                 "device_name": device_name,
                 "server_timezone": jde_timezone,
                 "page_size": page_size,

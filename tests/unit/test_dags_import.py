@@ -27,3 +27,17 @@ def test_every_dag_file_imports_without_errors_or_warnings() -> None:
     for dag_id, dag in bag.dags.items():
         assert dag_id.startswith("mlconn_"), f"{dag_id} does not follow the mlconn_ naming"
         assert dag.tags, f"{dag_id} has no tags"
+
+
+def test_every_dag_has_a_description_and_its_forms_take_what_people_pick() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False)
+    for dag_id, dag in bag.dags.items():
+        assert dag.description and len(dag.description) < 200, f"{dag_id}: the DAG list shows no description"
+    address_numbers = bag.dags["mlconn_customers_jde_to_hubspot"].params.get_param("address_numbers")
+    # Optional in the trigger form: a type that allows null and a null default.
+    assert "null" in address_numbers.schema["type"] and address_numbers.value is None
+    replay = bag.dags["mlconn_replay"].params
+    assert {None, "company", "contact"} <= set(replay.get_param("entity").schema["enum"])  # a select
+    assert replay.get_param("statuses").schema["examples"] == ["failed", "rejected"]  # a multi-select

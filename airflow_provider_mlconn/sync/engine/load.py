@@ -387,7 +387,11 @@ def _guarded(call: Any, what: str) -> Any:
     except CallableContractError:
         raise
     except Exception as error:
-        log.exception("%s raised", what)
+        if hasattr(error, "retriable"):
+            # Classified by whoever raised it (a refused token, a quota): its message says it all.
+            log.error("%s failed: %s", what, error)
+        else:
+            log.exception("%s raised", what)
         return error
 
 

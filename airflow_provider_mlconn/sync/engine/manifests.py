@@ -28,6 +28,13 @@ class RunInfo(BaseModel):
     def is_scheduled(self) -> bool:
         return self.run_type == "scheduled"
 
+    @property
+    def reads_to_now(self) -> bool:
+        """A run started by a person or an operator reads up to now (less the safety lag), not to its
+        data interval's end: Airflow gives it the last full interval, which ends before the edits
+        the person may have triggered it for."""
+        return self.run_type in ("manual", "operator_triggered")
+
     def ref(self, flow: Flow) -> RunRef:
         return RunRef(flow=flow.name, dag_id=self.dag_id, run_id=self.run_id, run_type=self.run_type)
 

@@ -80,7 +80,7 @@ def plan_windows(
             now=now,
             is_backfill=run.is_backfill,
             data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end,
+            data_interval_end=None if run.reads_to_now else run.data_interval_end,
             requested_start=window_start,
             requested_end=window_end,
             from_beginning=full_resync,
