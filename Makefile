@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: install test lint typecheck pytest demo airflow bench lock clean browser
+.PHONY: install test lint typecheck pytest demo airflow bench lock clean browser reliability
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ browser:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
 	@/usr/bin/chromium --version 2>/dev/null
+
+# The fault and kill tests at full size (500 invoices each; make test runs them with 80). ~5 min.
+reliability: install
+	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/integration/test_invoices_faults.py \
+		tests/unit/test_sync_uncertain.py
 
 bench: install
 	$(BIN)/python -m benchmarks

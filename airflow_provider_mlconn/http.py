@@ -70,6 +70,12 @@ class TransientApiError(RemoteApiError):
     retriable = True
 
 
+class OutcomeUnknownError(TransientApiError):
+    """The request left and its answer was lost (a read timeout, a connection dropped after the
+    request was sent, a gateway error): the server may have done it. A write that is not an upsert
+    must be confirmed by a lookup before it is sent again, never simply retried."""
+
+
 class RateLimitedError(TransientApiError):
     """HTTP 429. ``policy_name`` says which limit (HubSpot: TEN_SECONDLY_ROLLING, SECONDLY, DAILY)."""
 
@@ -262,6 +268,26 @@ def connection_name(conn_id: str) -> str:
 def naming_connection(message: str, conn_id: str) -> str:
     """``message``, ending with which connection it is about unless it names it already."""
     return message if f"'{conn_id}'" in message else f"{message} (connection '{conn_id}')"
+
+
+def may_have_been_sent(error: requests.RequestException) -> bool:
+    """Whether the request may have reached the server before ``error``: not when the connection
+    could not be made (refused, unresolvable, connect timeout, TLS), yes in every other case (a read
+    timeout, a connection reset or closed while waiting for the answer)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(error, requests.exceptions.ConnectionError):
+        text = str(error).lower()
+        never_connected = (
+            "newconnectionerror",
+            "connection refused",
+            "name or service not known",
+            "temporary failure in name resolution",
+            "no route to host",
+            "network is unreachable",
+        )
+        return not any(marker in text for marker in never_connected)
+    return True
 
 
 def network_failure(error: requests.RequestException, url: str) -> str:

@@ -9,9 +9,14 @@
 3. reference data: ``mlconn_gl_accounts_sync`` (accounts become line-item options; one is locked in
    JDE and hidden) and ``mlconn_items_sync`` (items become products; a rename in JDE, a product
    created in HubSpot, a conflicting edit in HubSpot);
-4. after each run prints what happened: records read, created, updated, unchanged, rejected and
+4. invoices: HubSpot starts with companies and invoices of its own (``--seed 42``); invoices are
+   issued to JDE's customers and one to no company; ``mlconn_invoices_hubspot_to_jde`` posts each
+   once to F03B11/F0911 and writes the JDE document back, refuses the bad one with its reason, and
+   the HubSpot companies' invoices wait until accounting opens them as JDE customers, then post by
+   themselves; a void after posting makes one credit memo; a run with nothing new posts nothing;
+5. after each run prints what happened: records read, created, updated, unchanged, rejected and
    waiting (with the reasons), API calls on each side, 429s, time;
-5. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
+6. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ DEMO_HOME = REPO_ROOT / ".demo"
 DAG_ID = "mlconn_customers_jde_to_hubspot"
 GL_DAG_ID = "mlconn_gl_accounts_sync"
 ITEMS_DAG_ID = "mlconn_items_sync"
+INVOICES_DAG_ID = "mlconn_invoices_hubspot_to_jde"
 JDE_USER, JDE_PASSWORD, JDE_TIMEZONE = "DEMO", "demo-password", "America/Chicago"
 HUBSPOT_TOKEN = "pat-na1-demo-0000"
 SHOWN_NOTES = 10
@@ -250,6 +256,151 @@ def reference_data(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
     return results
 
 
+def invoices(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
+    """HubSpot's invoices post once to JDE: those of JDE's customers at once, those of HubSpot's own
+    companies once accounting opened them in JDE; a bad one is refused; a void becomes a credit memo."""
+    import json
+
+    from airflow.models import Variable
+
+    from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+    from airflow_provider_mlconn.jde import query as q
+
+    with JdeAisHook() as hook:  # a postable revenue account of company 00001 (the demo locked one)
+        account = next(
+            ".".join(p for p in (str(r[c]).strip() for c in ("MCU", "OBJ", "SUB")) if p)
+            for r in hook.iter_rows(
+                "F0901", query=q.all_of(q.between("F0901.OBJ", "4000", "4999"), q.eq("F0901.CO", "00001"))
+            )
+            if not str(r["PEC"]).strip()
+        )
+    Variable.set("mlconn_invoices", json.dumps({"posting": {"default_revenue_account": account}}))
+    print(f"\n== settings: Variable mlconn_invoices, lines without a G/L account post to {account}")
+    companies = hubspot_objects(hubspot, "companies", "name,jde_address_number", associations="contacts")
+    seeded = [c for c in companies if not c["properties"].get("jde_address_number")]
+    print(
+        f"== in HubSpot already: {len(seeded)} companies of its own (no JDE customer) with 12 invoices, "
+        "draft, open and paid"
+    )
+    known = [
+        c
+        for c in companies
+        if c["properties"].get("jde_address_number") and (c.get("associations") or {}).get("contacts")
+    ][:2]
+    issued = []
+    for quantity, company in enumerate(known, start=2):
+        contact = company["associations"]["contacts"]["results"][0]["id"]
+        issued.append(_issue(hubspot, company["id"], contact, quantity))
+        print(
+            f"== in HubSpot: invoice {issued[-1]['properties']['hs_number']} issued to "
+            f"{company['properties']['name']} ({quantity} x Demo service at 120)"
+        )
+    buyer = hubspot_api(
+        hubspot, "POST", "/crm/v3/objects/contacts", {"properties": {"email": "buyer@walkin.example"}}
+    )
+    orphan = _issue(hubspot, None, buyer["id"], 1)
+    print(f"== in HubSpot: invoice {orphan['properties']['hs_number']} issued to a contact, no company")
+    time.sleep(2.5)  # HubSpot's search shows a change after a lag (the connection allows 2 s)
+    results = [run_once("invoices -> JDE A/R (F03B11, F0911)", jde, hubspot, INVOICES_DAG_ID)]
+    print_report(results[-1])
+    print_invoices(hubspot, [invoice["id"] for invoice in [*issued, orphan]])
+
+    print("\n== accounting opens HubSpot's companies as JDE customers (P01012) and enters their numbers:")
+    for company in seeded:
+        name = company["properties"]["name"]
+        opened = jde.control(
+            "POST",
+            "customers",
+            {"name": name, "address": {"lines": ["Main Street 1"], "city": "Chicago", "country": "US"}},
+        )["address_number"]
+        hubspot_api(
+            hubspot,
+            "PATCH",
+            f"/crm/v3/objects/companies/{company['id']}",
+            {"properties": {"jde_address_number": str(opened)}},
+        )
+        print(f"   {name}: JDE customer {opened}")
+    time.sleep(1.1)
+    results.append(run_once("customers: the new JDE customers meet their HubSpot companies", jde, hubspot))
+    print_report(results[-1])
+    results.append(run_once("invoices: the waiting ones post by themselves", jde, hubspot, INVOICES_DAG_ID))
+    print_report(results[-1])
+
+    voided = issued[0]
+    hubspot.http.post(f"{hubspot.url}/_sandbox/invoices/{voided['id']}/void", timeout=30).raise_for_status()
+    print(f"\n== in HubSpot: invoice {voided['properties']['hs_number']} voided after it was posted")
+    time.sleep(2.5)
+    results.append(run_once("invoices after the void: one credit memo (RM)", jde, hubspot, INVOICES_DAG_ID))
+    print_report(results[-1])
+    results.append(run_once("invoices with nothing new: nothing posted", jde, hubspot, INVOICES_DAG_ID))
+    print_report(results[-1])
+    return results
+
+
+def print_invoices(hubspot: Sandbox, ids: list[str]) -> None:
+    """What the HubSpot invoices show after the run (the write-back)."""
+    for invoice_id in ids:
+        properties = hubspot_api(
+            hubspot,
+            "GET",
+            f"/crm/v3/objects/invoices/{invoice_id}",
+            None,
+            properties="hs_number,jde_document_number,jde_document_type,jde_batch_number,jde_sync_status,"
+            "jde_sync_message",
+        )["properties"]
+        if properties.get("jde_document_number"):
+            shown = (
+                f"JDE {properties['jde_document_type']} {properties['jde_document_number']} "
+                f"(batch {properties['jde_batch_number']})"
+            )
+        else:
+            shown = properties.get("jde_sync_message") or ""
+        print(
+            f"   HubSpot invoice {properties['hs_number']}: "
+            f"jde_sync_status {properties['jde_sync_status']}: {shown}"
+        )
+
+
+def hubspot_objects(
+    hubspot: Sandbox, object_type: str, properties: str, **params: Any
+) -> list[dict[str, Any]]:
+    """Every record of a type, through the list endpoint's paging."""
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = hubspot_api(
+            hubspot,
+            "GET",
+            f"/crm/v3/objects/{object_type}",
+            None,
+            limit=100,
+            properties=properties,
+            **params,
+            **({"after": after} if after else {}),
+        )
+        found.extend(page["results"])
+        after = (page.get("paging") or {}).get("next", {}).get("after")
+        if not after:
+            return found
+
+
+def _issue(hubspot: Sandbox, company_id: str | None, contact_id: str, quantity: int) -> dict[str, Any]:
+    """An open invoice as a salesperson makes it in the invoices tool, from the demo's product."""
+    response = hubspot.http.post(
+        f"{hubspot.url}/_sandbox/invoices",
+        json={
+            "currency": "USD",
+            **({"company_id": company_id} if company_id else {}),
+            "contact_id": contact_id,
+            "lines": [{"sku": "DEMO-SVC-1", "quantity": quantity, "price": "120"}],
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    invoice: dict[str, Any] = response.json()["invoice"]
+    return invoice
+
+
 def hubspot_api(hubspot: Sandbox, method: str, path: str, body: Any = None, **params: Any) -> Any:
     response = hubspot.http.request(
         method,
@@ -298,7 +449,7 @@ def main() -> int:
         ],
     )
     hubspot_process = SandboxProcess(
-        "hubspot", ["--token", HUBSPOT_TOKEN, "--latency-ms", str(args.latency_ms)]
+        "hubspot", ["--token", HUBSPOT_TOKEN, "--latency-ms", str(args.latency_ms), "--seed", "42"]
     )
     started = time.monotonic()
     with jde_process, hubspot_process:
@@ -332,6 +483,7 @@ def main() -> int:
         results.append(run_once("run with no change in JDE", jde, hubspot))
         print_report(results[-1])
         results.extend(reference_data(jde, hubspot))
+        results.extend(invoices(jde, hubspot))
 
     total = time.monotonic() - started
     print(f"\nAll done in {total:.0f} s; sandboxes stopped.")

@@ -37,6 +37,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_mlconn.http import (
     AuthenticationError,
+    OutcomeUnknownError,
     RemoteApiError,
     RequestMetrics,
     RequestRejectedError,
@@ -44,6 +45,7 @@ from airflow_provider_mlconn.http import (
     TransientApiError,
     connection_name,
     mask_secrets,
+    may_have_been_sent,
     naming_connection,
     network_failure,
     new_session,
@@ -65,6 +67,7 @@ from airflow_provider_mlconn.jde.models import (
     JdeRow,
     ReceiptDetailRow,
     ReceiptHeaderRow,
+    VoucherRow,
 )
 from airflow_provider_mlconn.jde.tables import TableSpec, table
 
@@ -335,7 +338,8 @@ class JdeAisHook(BaseHook):
             )
         except requests.RequestException as error:
             self.metrics.record(method, _path(url), 0, time.monotonic() - started)
-            raise TransientApiError(
+            error_class = OutcomeUnknownError if may_have_been_sent(error) else TransientApiError
+            raise error_class(
                 network_failure(error, url),
                 system=SYSTEM,
                 method=method,
@@ -551,24 +555,33 @@ class JdeAisHook(BaseHook):
         """
         what = record or f"{name} inputs"
         outputs = self._retrying(lambda: self._orchestration_attempt(name, inputs, what))
-        status = str(outputs.get("jde__status", "SUCCESS")).upper()
-        nested = _nested_form_errors(outputs)
-        if status not in ("SUCCESS", "") or nested:
-            text = nested or str(outputs.get("jde__simpleMessage") or status)
-            raise JdeBusinessError(
-                f"{name} did not succeed for {what}: {text}",
-                orchestration=name,
-                record=what,
-                field=None,
-                code=None,
-                title=status,
-                text=text,
-                system=SYSTEM,
-                status=200,
-                method="POST",
-                url=f"/jderest/v3/orchestrator/{name}",
-            )
-        return outputs
+        return _checked_outputs(name, what, outputs)
+
+    def post_once(self, name: str, inputs: Mapping[str, Any], *, record: str) -> dict[str, Any]:
+        """Run an orchestration that creates a document (an invoice, a receipt) once: never retried.
+
+        Raises ``JdeBusinessError`` when JDE refused it (nothing was written), ``OutcomeUnknownError``
+        when the request left and the answer was lost or was a server error (it may have been
+        written: confirm by a lookup before sending it again), ``TransientApiError`` only when
+        nothing reached the server, ``AuthenticationError`` for credentials. A 444 is safe to repeat
+        after a new log-in (the server refused the token before running anything).
+        """
+        try:
+            outputs = self._orchestration_attempt(name, inputs, record)
+        except OutcomeUnknownError:
+            raise
+        except TransientApiError as error:
+            if error.status is not None and error.status >= 500:
+                raise OutcomeUnknownError(
+                    f"{name} for {record}: HTTP {error.status} without a business error: it may have been "
+                    "written",
+                    system=SYSTEM,
+                    status=error.status,
+                    method="POST",
+                    url=f"/jderest/v3/orchestrator/{name}",
+                ) from None
+            raise
+        return _checked_outputs(name, record, outputs)
 
     def _orchestration_attempt(self, name: str, inputs: Mapping[str, Any], record: str) -> dict[str, Any]:
         try:
@@ -646,6 +659,47 @@ class JdeAisHook(BaseHook):
         outputs = self.run_orchestration(orch.UPSERT_ITEM, item.to_inputs(), record=item.record())
         return orch.ItemResult.from_outputs(outputs)
 
+    def post_document_once(
+        self, name: str, document: orch.CustomerInvoiceInput | orch.CreditMemoInput | orch.VoucherInput
+    ) -> orch.DocumentResult:
+        """Post an invoice, a credit memo or a voucher through its orchestration once (``post_once``:
+        never retried; a lost answer is ``OutcomeUnknownError``)."""
+        outputs = self.post_once(name, document.to_inputs(self.date_format), record=document.record())
+        return orch.DocumentResult.from_outputs(outputs)
+
+    def find_documents(
+        self,
+        references: Sequence[str],
+        *,
+        document_type: str = "RI",
+        customers: Sequence[int] | None = None,
+    ) -> dict[str, list[CustomerLedgerRow]]:
+        """Customer ledger pay items (F03B11) of ``document_type`` whose VR01 is one of ``references``,
+        by reference (a lookup before posting, or after an answer was lost)."""
+        found: dict[str, list[CustomerLedgerRow]] = {reference: [] for reference in references}
+        conditions: list[q.Condition | q.Query] = [q.eq("F03B11.DCT", document_type)]
+        if customers:
+            conditions.append(q.in_list("F03B11.AN8", sorted(set(customers))))
+        for chunk in range(0, len(references), 100):
+            query = q.all_of(q.in_list("F03B11.VR01", list(references[chunk : chunk + 100])), *conditions)
+            for row in self.iter_records(CustomerLedgerRow, query=query):
+                found.setdefault(row.reference, []).append(row)
+        return found
+
+    def find_vouchers(
+        self, invoice_numbers: Sequence[str], *, suppliers: Sequence[int]
+    ) -> dict[str, list[VoucherRow]]:
+        """Supplier vouchers (F0411) by supplier invoice number (VINV)."""
+        found: dict[str, list[VoucherRow]] = {number: [] for number in invoice_numbers}
+        for chunk in range(0, len(invoice_numbers), 100):
+            query = q.all_of(
+                q.in_list("F0411.VINV", list(invoice_numbers[chunk : chunk + 100])),
+                q.in_list("F0411.AN8", sorted(set(suppliers))),
+            )
+            for row in self.iter_records(VoucherRow, query=query):
+                found.setdefault(row.supplier_invoice_number, []).append(row)
+        return found
+
     def find_invoices_by_reference(
         self, reference: str, *, company: str | None = None, customer: int | None = None
     ) -> list[CustomerLedgerRow]:
@@ -663,6 +717,29 @@ class JdeAisHook(BaseHook):
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
+
+
+def _checked_outputs(name: str, what: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The outputs of a run that succeeded; a ``jde__status`` other than SUCCESS, or errors inside the
+    raw step output, are a business error."""
+    status = str(outputs.get("jde__status", "SUCCESS")).upper()
+    nested = _nested_form_errors(outputs)
+    if status not in ("SUCCESS", "") or nested:
+        text = nested or str(outputs.get("jde__simpleMessage") or status)
+        raise JdeBusinessError(
+            f"{name} did not succeed for {what}: {text}",
+            orchestration=name,
+            record=what,
+            field=None,
+            code=None,
+            title=status,
+            text=text,
+            system=SYSTEM,
+            status=200,
+            method="POST",
+            url=f"/jderest/v3/orchestrator/{name}",
+        )
+    return outputs
 
 
 def _server_message(response: requests.Response) -> str:
@@ -739,7 +816,7 @@ def _business_error(name: str, record: str, body: dict[str, Any], error: RemoteA
     if not separator:
         field, text = "", detail
     code, _, title = str(body.get("errorText") or "").partition(" ")
-    duplicate = code in (orch.DUPLICATE_INVOICE_REFERENCE, orch.DUPLICATE_RECEIPT_NUMBER)
+    duplicate = code in orch.DUPLICATE_CODES
     cls = JdeDuplicateError if duplicate else JdeBusinessError
     where = f" field {field}:" if field else ""
     return cls(

@@ -16,6 +16,9 @@ class ObjectType(str, Enum):
     LINE_ITEMS = "line_items"
     INVOICES = "invoices"
     COMMERCE_PAYMENTS = "commerce_payments"
+    DISCOUNTS = "discounts"
+    FEES = "fees"
+    TAXES = "taxes"
 
     @property
     def type_id(self) -> str:
@@ -47,12 +50,17 @@ _TYPE_IDS = {
     ObjectType.LINE_ITEMS: "0-8",
     ObjectType.INVOICES: "0-53",
     ObjectType.COMMERCE_PAYMENTS: "0-101",
+    # Invoice-level adjustments (hubspot-commerce.md §1.2); their 0-x ids are not documented.
+    ObjectType.DISCOUNTS: "0-84",
+    ObjectType.FEES: "0-85",
+    ObjectType.TAXES: "0-86",
 }
 _ALIASES = {
     **{t.value: t for t in ObjectType},
     **{t.value.rstrip("s"): t for t in ObjectType},
     **{type_id: t for t, type_id in _TYPE_IDS.items()},
     "company": ObjectType.COMPANIES,
+    "tax": ObjectType.TAXES,
     "payments": ObjectType.COMMERCE_PAYMENTS,
 }
 

@@ -18,12 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_mlconn.jde.dates import DEFAULT_DATE_FORMAT, format_query_date, parse_query_date
 
 CREATE_CUSTOMER_INVOICE = "ORCH_55_CreateCustomerInvoice"
+CREATE_CREDIT_MEMO = "ORCH_55_CreateCreditMemo"
+CREATE_VOUCHER = "ORCH_55_CreateVoucher"
 CREATE_RECEIPT = "ORCH_55_CreateReceipt"
+VOID_RECEIPT = "ORCH_55_VoidReceipt"
 UPSERT_ITEM = "ORCH_55_UpsertItem"
 
 # JDE error codes the orchestrations publish for "this record is already there".
 DUPLICATE_INVOICE_REFERENCE = "5502"
 DUPLICATE_RECEIPT_NUMBER = "5512"
+DUPLICATE_CREDIT_MEMO_REFERENCE = "5530"
+DUPLICATE_SUPPLIER_INVOICE = "5540"
+DUPLICATE_CODES = frozenset(
+    {
+        DUPLICATE_INVOICE_REFERENCE,
+        DUPLICATE_RECEIPT_NUMBER,
+        DUPLICATE_CREDIT_MEMO_REFERENCE,
+        DUPLICATE_SUPPLIER_INVOICE,
+    }
+)
 
 
 def _amount(value: Decimal) -> str:
@@ -137,6 +150,139 @@ class CustomerInvoiceResult(BaseModel):
             batch_number=int(outputs["BatchNumber"]) if outputs.get("BatchNumber") else None,
             due_date=parse_query_date(str(due), date_format) if due else None,
         )
+
+
+class OriginalDocument(_Input):
+    """The document a credit memo credits (F03B11 DOC/DCT/KCO)."""
+
+    document_number: int = Field(gt=0)
+    document_type: str = Field("RI", min_length=2, max_length=2)
+    document_company: str = Field(min_length=1, max_length=5)
+
+
+class CreditMemoInput(_Input):
+    """A credit memo (document type RM): amounts entered positive, stored negative by JDE."""
+
+    customer_number: int = Field(gt=0)
+    company: str = Field(min_length=1, max_length=5)
+    external_reference: str = Field(min_length=1, max_length=25)
+    memo_date: date
+    gl_date: date | None = None
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    remark: str | None = Field(None, max_length=30)
+    original: OriginalDocument | None = None
+    pay_items: list[InvoicePayItem] = Field(min_length=1, max_length=999)
+    gl_distribution: list[GlDistributionLine] = Field(min_length=1)
+
+    def to_inputs(self, date_format: str = DEFAULT_DATE_FORMAT) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "CustomerNumber": str(self.customer_number),
+                "Company": self.company,
+                "ExternalReference": self.external_reference,
+                "InvoiceDate": _date(self.memo_date, date_format),
+                "GLDate": _date(self.gl_date, date_format),
+                "CurrencyCode": self.currency,
+                "Remark": self.remark,
+                "OriginalDocument": None
+                if self.original is None
+                else {
+                    "DocumentNumber": str(self.original.document_number),
+                    "DocumentType": self.original.document_type,
+                    "DocumentCompany": self.original.document_company,
+                },
+                "PayItems": [
+                    {
+                        "GrossAmount": _amount(item.gross_amount),
+                        "TaxAmount": None if item.tax_amount is None else _amount(item.tax_amount),
+                    }
+                    for item in self.pay_items
+                ],
+                "GLDistribution": [
+                    {"Account": line.account, "Amount": _amount(line.amount), "Remark": line.remark}
+                    for line in self.gl_distribution
+                ],
+            }
+        )
+
+    def record(self) -> str:
+        customer = f"customer {self.customer_number} (company {self.company})"
+        return f"credit memo {self.external_reference} of {customer}"
+
+
+class VoucherInput(_Input):
+    """A supplier voucher (F0411, document type PV): ``supplier_invoice_number`` (VINV) identifies
+    the supplier's invoice; G/L lines are expense debits."""
+
+    supplier_number: int = Field(gt=0)
+    company: str = Field(min_length=1, max_length=5)
+    supplier_invoice_number: str = Field(min_length=1, max_length=25)
+    invoice_date: date
+    gl_date: date | None = None
+    due_date: date | None = None
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    remark: str | None = Field(None, max_length=30)
+    pay_items: list[InvoicePayItem] = Field(min_length=1, max_length=999)
+    gl_distribution: list[GlDistributionLine] = Field(min_length=1)
+
+    def to_inputs(self, date_format: str = DEFAULT_DATE_FORMAT) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "SupplierNumber": str(self.supplier_number),
+                "Company": self.company,
+                "SupplierInvoiceNumber": self.supplier_invoice_number,
+                "InvoiceDate": _date(self.invoice_date, date_format),
+                "GLDate": _date(self.gl_date, date_format),
+                "DueDate": _date(self.due_date, date_format),
+                "CurrencyCode": self.currency,
+                "Remark": self.remark,
+                "PayItems": [
+                    {
+                        "GrossAmount": _amount(item.gross_amount),
+                        "TaxAmount": None if item.tax_amount is None else _amount(item.tax_amount),
+                    }
+                    for item in self.pay_items
+                ],
+                "GLDistribution": [
+                    {"Account": line.account, "Amount": _amount(line.amount), "Remark": line.remark}
+                    for line in self.gl_distribution
+                ],
+            }
+        )
+
+    def record(self) -> str:
+        supplier = f"supplier {self.supplier_number} (company {self.company})"
+        return f"voucher {self.supplier_invoice_number} of {supplier}"
+
+
+class DocumentResult(BaseModel):
+    """A JDE document an orchestration wrote (or a lookup found): its key and batch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document_number: int
+    document_type: str
+    document_company: str
+    batch_number: int | None = None
+
+    @property
+    def key(self) -> str:
+        """``KCO-DCT-DOC``, e.g. ``00001-RI-90000012`` (the contract's document key form)."""
+        return f"{self.document_company}-{self.document_type}-{self.document_number}"
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, Any]) -> DocumentResult:
+        return cls(
+            document_number=int(outputs["DocumentNumber"]),
+            document_type=str(outputs["DocumentType"]),
+            document_company=str(outputs["DocumentCompany"]),
+            batch_number=int(outputs["BatchNumber"]) if outputs.get("BatchNumber") else None,
+        )
+
+    @classmethod
+    def from_key(cls, key: str) -> DocumentResult:
+        company, document_type, number = key.split("-", 2)
+        return cls(document_number=int(number), document_type=document_type, document_company=company)
 
 
 class ReceiptApplication(_Input):

@@ -39,6 +39,7 @@ from airflow_provider_mlconn.sync.records import (
     RecordStatus,
     Rejection,
     Uncertain,
+    WaitingRecord,
     WriteMode,
 )
 from airflow_provider_mlconn.sync.watermarks import ISO_INSTANT, TimeCodec, Window
@@ -62,6 +63,7 @@ __all__ = [
     "StagingWriter",
     "Stream",
     "Uncertain",
+    "WaitingRecord",
     "WriteMode",
 ]
 
@@ -89,6 +91,7 @@ LoadFn = Callable[[Sequence[LoadRecord]], Mapping[str, LoadOutcome]]
 ConfirmFn = Callable[[Sequence[LoadRecord]], Mapping[str, ConfirmOutcome]]
 RefreshFn = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 EchoViewFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+OnWaitFn = Callable[[Sequence[WaitingRecord]], None]
 
 
 def no_prerequisites(record: MappedRecord) -> Iterable[Prerequisite]:
@@ -163,6 +166,8 @@ class Entity:
     - ``echo_of`` names the entity of the other direction of a two-way flow, and
       ``echo_view(source)`` gives this entity's source in that entity's payload shape: a record
       whose view equals what that entity last wrote is our own write read back and costs no call.
+    - ``on_wait(records)`` is told of records that wait for a prerequisite, with the reason (to
+      show it in the source system); its failure is logged, never the load's.
 
     ``target`` names the remote system; load tasks run in the pool ``mlconn_<target>`` unless
     ``pool`` says otherwise. ``call_batch_size`` records go to one ``load`` call; one load task
@@ -183,6 +188,7 @@ class Entity:
     refresh: RefreshFn | None = None
     echo_of: str | None = None
     echo_view: EchoViewFn | None = None
+    on_wait: OnWaitFn | None = None
     call_batch_size: int = 100
     task_batch_size: int = 1000
     max_batches: int = 16

@@ -39,6 +39,7 @@ __all__ = [
     "RecordStatus",
     "Rejection",
     "Uncertain",
+    "WaitingRecord",
     "WriteMode",
 ]
 
@@ -174,6 +175,17 @@ class LoadRecord:
             if prerequisite.entity == entity and prerequisite.key == key and prerequisite.flow == flow:
                 return remote_id
         raise KeyError(f"{self.entity} {self.key} declared no prerequisite {entity} {key}")
+
+
+@dataclass(frozen=True)
+class WaitingRecord:
+    """What an entity's ``on_wait`` is told of a record that waits: its source and the reason."""
+
+    entity: str
+    key: str
+    source: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    reason: str
 
 
 @dataclass(frozen=True)

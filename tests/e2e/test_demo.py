@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -44,5 +45,21 @@ def test_demo_runs_the_syncs_reports_and_leaves_nothing_running(tmp_path):
     edits = report.split("== items after the edits on both sides")[1].split("\n== ")[0]
     assert "created JDE item DEMO-SVC-1" in edits
     assert "conflict: changed in HubSpot, but JDE owns it: name is 'Renamed by sales'" in edits
+    posting = report.split("== invoices -> JDE A/R (F03B11, F0911): run success")[1].split("\n== ")[0]
+    # read, created, updated, unchanged, rejected, waiting, failed: 8 of HubSpot's own invoices wait
+    assert re.search(r"\n   invoice +11 +2 +0 +0 +1 +8 +0\n", posting), posting
+    assert posting.count("jde_sync_status posted: JDE RI") == 2
+    assert (
+        "jde_sync_status rejected: invoice INV-1015 has no company: associate exactly one company" in posting
+    )
+    assert "(Contoso Manufacturing) has no JDE customer" in posting
+    waited = report.split("== invoices: the waiting ones post by themselves: run success")[1].split("\n== ")[
+        0
+    ]
+    assert re.search(r"\n   invoice +11 +8 +0 +2 +1 +0 +0\n", waited), waited
+    void = report.split("== invoices after the void: one credit memo (RM): run success")[1].split("\n== ")[0]
+    assert void.count("credit memo 00001-RM-") == 1 and "posted as" not in void
+    again = report.split("== invoices with nothing new: nothing posted: run success")[1].split("\n\n")[0]
+    assert "posted as" not in again and "credit memo" not in again
     assert "sandboxes stopped" in report
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before

@@ -218,3 +218,47 @@ def test_an_invoice_whose_answer_is_lost_after_the_commit_is_found_on_retry_not_
         assert item.document_number == result.document_number
     lost = sandbox.stats()["orchestrations"]["ORCH_55_CreateCustomerInvoice committed_response_lost"]
     assert lost == 4
+
+
+def test_post_document_once_never_repeats_a_call_whose_answer_was_lost(
+    jde_sandbox: Start, jde_hook: MakeHook
+) -> None:
+    """The flows' way in: no retry, no duplicate check to lean on. A lost answer is OutcomeUnknownError
+    and the document is in JDE; a refusal is a business error with nothing written."""
+    from airflow_provider_mlconn.http import OutcomeUnknownError
+
+    sandbox = jde_sandbox(customers=300, duplicate_check=False, fault_after_commit_rate=1.0)
+    hook = jde_hook(sandbox)
+    with pytest.raises(OutcomeUnknownError):
+        hook.post_document_once(orch.CREATE_CUSTOMER_INVOICE, invoice("HS-ONCE-1"))
+    outcomes = sandbox.stats()["orchestrations"]
+    assert sum(n for name, n in outcomes.items() if name.startswith("ORCH_55_CreateCustomerInvoice ")) == 1
+    found = hook.find_documents(["HS-ONCE-1", "HS-ONCE-2"], customers=[CUSTOMER])
+    assert [row.gross_amount for row in found["HS-ONCE-1"]] == [Decimal("1250.00")] and found[
+        "HS-ONCE-2"
+    ] == []
+
+    sandbox.http.patch(
+        f"{sandbox.url}/_sandbox/settings", json={"fault_after_commit_rate": 0}
+    ).raise_for_status()
+    with pytest.raises(JdeBusinessError):
+        hook.post_document_once(
+            orch.CREATE_CUSTOMER_INVOICE, invoice("HS-ONCE-2", customer_number=99_999_999)
+        )
+    assert hook.find_documents(["HS-ONCE-2"])["HS-ONCE-2"] == []
+
+
+def test_post_document_once_logs_in_again_after_444_and_posts_once(
+    jde_sandbox: Start, jde_hook: MakeHook
+) -> None:
+    """A 444 is refused before anything runs: repeating it after a new login is safe."""
+    sandbox = jde_sandbox(customers=300, duplicate_check=False)
+    hook = jde_hook(sandbox)
+    hook.post_document_once(orch.CREATE_CUSTOMER_INVOICE, invoice("HS-444-1"))
+    sandbox.http.post(f"{sandbox.url}/_sandbox/sessions/expire").raise_for_status()
+    posted = hook.post_document_once(orch.CREATE_CUSTOMER_INVOICE, invoice("HS-444-2"))
+    assert posted.document_type == "RI"
+    assert [r.document_number for r in hook.find_documents(["HS-444-2"])["HS-444-2"]] == [
+        posted.document_number
+    ]
+    assert sandbox.stats()["tokens_issued"] == 2

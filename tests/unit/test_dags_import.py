@@ -40,4 +40,4 @@ def test_every_dag_has_a_description_and_its_forms_take_what_people_pick() -> No
     assert "null" in address_numbers.schema["type"] and address_numbers.value is None
     replay = bag.dags["mlconn_replay"].params
     assert {None, "company", "contact"} <= set(replay.get_param("entity").schema["enum"])  # a select
-    assert replay.get_param("statuses").schema["examples"] == ["failed", "rejected"]  # a multi-select
+    assert replay.get_param("statuses").schema["examples"] == ["failed", "rejected", "waiting", "uncertain"]

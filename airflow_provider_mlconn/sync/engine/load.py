@@ -24,6 +24,7 @@ from airflow_provider_mlconn.sync.records import (
     RecordStatus,
     Rejection,
     Uncertain,
+    WaitingRecord,
     WriteMode,
 )
 from airflow_provider_mlconn.sync.store import (
@@ -114,6 +115,7 @@ def load_claimed(
             call.outcomes.extend(prepared.waiting)
             manifest.held_back += len(prepared.held_back)
             manifest.waiting += len(prepared.waiting)
+            _tell_waiting(entity, prepared)
             to_send = call.confirm(
                 prepared.ready, store.journal.pending(flow.name, entity.name, prepared.keys)
             )
@@ -140,6 +142,22 @@ class _PreparedChunk:
     @property
     def keys(self) -> list[str]:
         return [record.key for record, _ in self.ready]
+
+
+def _tell_waiting(entity: Entity, prepared: _PreparedChunk) -> None:
+    """Hand the chunk's waiting records to the entity's ``on_wait`` (best effort: logged on failure)."""
+    if entity.on_wait is None or not prepared.waiting:
+        return
+    reasons = {row.record_id: row.error or "" for row in prepared.waiting}
+    waiting = [
+        WaitingRecord(record.entity, record.key, record.source, record.payload or {}, reasons[record.id])
+        for record in prepared.chunk
+        if record.id in reasons
+    ]
+    try:
+        entity.on_wait(waiting)
+    except Exception:
+        log.exception("%s: telling the source that %d records wait failed", entity.name, len(waiting))
 
 
 def _prepare_chunk(flow: Flow, entity: Entity, store: Store, chunk: list[StoredRecord]) -> _PreparedChunk:
