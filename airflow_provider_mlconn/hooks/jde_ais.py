@@ -667,6 +667,36 @@ class JdeAisHook(BaseHook):
         outputs = self.post_once(name, document.to_inputs(self.date_format), record=document.record())
         return orch.DocumentResult.from_outputs(outputs)
 
+    def post_receipt_once(self, receipt: orch.ReceiptInput) -> orch.ReceiptResult:
+        """Post a receipt through ``ORCH_55_CreateReceipt`` once (``post_once``: never retried; a lost
+        answer is ``OutcomeUnknownError``: look it up with ``find_receipts`` before sending it again)."""
+        outputs = self.post_once(
+            orch.CREATE_RECEIPT, receipt.to_inputs(self.date_format), record=receipt.record()
+        )
+        return orch.ReceiptResult.from_outputs(outputs)
+
+    def void_receipt(self, void: orch.VoidReceiptInput) -> orch.VoidReceiptResult:
+        """Void a receipt by payment id. Repeating it is safe: a receipt voided already is refused with
+        5551 (``JdeBusinessError``), nothing written twice."""
+        outputs = self.run_orchestration(
+            orch.VOID_RECEIPT, void.to_inputs(self.date_format), record=void.record()
+        )
+        return orch.VoidReceiptResult.from_outputs(outputs)
+
+    def find_receipts(
+        self, receipt_numbers: Sequence[str], *, customers: Sequence[int]
+    ) -> dict[str, list[ReceiptHeaderRow]]:
+        """Receipts (F03B13) by receipt number (CKNU) among ``customers``: the lookup after a lost answer."""
+        found: dict[str, list[ReceiptHeaderRow]] = {number: [] for number in receipt_numbers}
+        for chunk in range(0, len(receipt_numbers), 100):
+            query = q.all_of(
+                q.in_list("F03B13.CKNU", list(receipt_numbers[chunk : chunk + 100])),
+                q.in_list("F03B13.AN8", sorted(set(customers))),
+            )
+            for row in self.iter_records(ReceiptHeaderRow, query=query):
+                found.setdefault(row.receipt_number.strip(), []).append(row)
+        return found
+
     def find_documents(
         self,
         references: Sequence[str],

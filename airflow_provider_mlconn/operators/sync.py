@@ -423,7 +423,7 @@ def flow_dag(
     start_date: datetime,
     tags: Sequence[str] = (),
     load_retries: int = 2,
-    load_retry_delay: timedelta = timedelta(minutes=1),
+    load_retry_delay: timedelta | None = None,
     params: Mapping[str, Param] | None = None,
     **dag_kwargs: Any,
 ) -> DAG:
@@ -435,6 +435,8 @@ def flow_dag(
     watermarks), no catchup unless asked; the params form offers a range, window overrides, full
     resync and dry run, plus the flow's own ``params`` (they reach its extract as ``window.options``).
     """
+    if load_retry_delay is None:
+        load_retry_delay = load_retry_delay_setting()
     dag_kwargs.setdefault("max_active_runs", 1)
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("doc_md", f"{flow.description}\n\nEntities:\n\n{flow.describe()}".strip())
@@ -449,6 +451,29 @@ def flow_dag(
     ) as dag:
         flow_tasks(flow, load_retries=load_retries, load_retry_delay=load_retry_delay)
     return dag
+
+
+#: Variable: seconds between a failed load task and its retry, for every flow DAG (default 60).
+LOAD_RETRY_DELAY_VARIABLE = "mlconn_load_retry_delay_seconds"
+
+
+def load_retry_delay_setting() -> timedelta:
+    """The load tasks' retry delay: Variable ``mlconn_load_retry_delay_seconds``, read when the DAG
+    file is parsed (like the schedules), else a minute."""
+    from airflow.sdk import Variable
+
+    text = Variable.get(LOAD_RETRY_DELAY_VARIABLE, default=None)
+    if text in (None, ""):
+        return timedelta(minutes=1)
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(
+            f"Variable {LOAD_RETRY_DELAY_VARIABLE} must be a number of seconds, not {text!r}"
+        ) from None
+    if seconds < 0:
+        raise ValueError(f"Variable {LOAD_RETRY_DELAY_VARIABLE} must not be negative, got {seconds:g}")
+    return timedelta(seconds=seconds)
 
 
 def _first_sentence(text: str) -> str:
