@@ -88,6 +88,45 @@ def test_rotated_keys_still_decrypt_old_payloads(tmp_path, fernet_key):
         PayloadCipher(Fernet.generate_key().decode()).decrypt(token)
 
 
+def test_fernet_tokens_of_earlier_releases_still_decrypt_and_new_tokens_are_sealed(fernet_key):
+    from cryptography.fernet import Fernet
+
+    from airflow_provider_mlconn.sync.crypto import TOKEN_PREFIX
+
+    cipher = PayloadCipher(fernet_key)
+    legacy = Fernet(fernet_key.encode()).encrypt(json.dumps({"email": EMAIL}).encode()).decode()
+    assert cipher.decrypt(legacy) == {"email": EMAIL}
+    token = cipher.encrypt({"email": EMAIL})
+    assert token.startswith(TOKEN_PREFIX)
+    assert EMAIL not in token
+    assert cipher.encrypt({"email": EMAIL}) != token  # a fresh nonce per value
+
+
+def test_payload_hashes_are_those_of_earlier_releases_whatever_the_values(fernet_key):
+    import hashlib
+    import hmac
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    cipher = PayloadCipher(fernet_key)
+    key = hashlib.sha256(b"mlconn payload hash\x00" + fernet_key.encode()).digest()
+    payloads = [
+        {"name": "Zürich AG", "n": 1, "ok": True, "none": None, "list": [1, "two"]},
+        {"tiny": 1e-05, "big": 1e16, "plain": 12.5, "limit": 0.0001, "text": "e-mail 3e5"},
+        {
+            "amount": Decimal("12.50"),
+            "day": date(2026, 1, 2),
+            "at": datetime(2026, 1, 2, tzinfo=timezone.utc),
+        },
+        {"huge": 2**70, "controls": 'tab\tquote"\u2028\x01'},
+    ]
+    for payload in payloads:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        if "at" in payload:
+            text = text.replace("2026-01-02 00:00:00+00:00", "2026-01-02T00:00:00+00:00")
+        assert cipher.digest(payload) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest(), payload
+
+
 def test_migrations_run_once_on_first_use_and_opening_again_is_a_no_op(tmp_path, fernet_key):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     first = Store(url, PayloadCipher(fernet_key))

@@ -101,7 +101,11 @@ def _create_engine(url: str, *, busy_timeout: float) -> Engine:
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        options: dict[str, Any] = {}
+        if parsed.get_driver_name() == "psycopg2":
+            # The store's bulk writes are executemany: batched statements, not a round trip per row.
+            options["executemany_mode"] = "values_plus_batch"
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, **options)
     raise StoreConfigurationError(
         f"the store supports SQLite and PostgreSQL URLs, not {backend!r} ({parsed.render_as_string()})"
     )

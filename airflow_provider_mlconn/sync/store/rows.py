@@ -16,6 +16,10 @@ def run_key_for(dag_id: str, run_id: str) -> str:
     return f"{dag_id}/{run_id}"
 
 
+#: The columns that say which task instance touched a record, in the order of ``Actor.values()``.
+ACTOR_COLUMNS = ("dag_id", "run_id", "task_id", "try_number", "map_index")
+
+
 @dataclass(frozen=True)
 class Actor:
     """The task instance touching records; ``owner`` (without the try) holds claims across tries."""
@@ -38,6 +42,10 @@ class Actor:
             "try_number": self.try_number,
             "map_index": self.map_index,
         }
+
+    def values(self) -> tuple[str, str, str, int, int]:
+        """``columns()`` as a tuple in ``ACTOR_COLUMNS`` order (bulk writes)."""
+        return (self.dag_id, self.run_id, self.task_id, self.try_number, self.map_index)
 
     def describe(self) -> str:
         index = f"[{self.map_index}]" if self.map_index != -1 else ""
@@ -138,6 +146,8 @@ class MappingResult:
     payload_hash: str | None = None
     remote_id: str | None = None
     error: str | None = None
+    #: What the record needs in the target first, as its entity declares (None: not worked out).
+    prerequisites: tuple[Prerequisite, ...] | None = None
 
 
 @dataclass(frozen=True)
