@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_mlconn.sync.engine.manifests import MapManifest
+from airflow_provider_mlconn.sync.engine.order import declared_prerequisites
 from airflow_provider_mlconn.sync.errors import CallableContractError
-from airflow_provider_mlconn.sync.flow import Entity, Flow
-from airflow_provider_mlconn.sync.records import Operation, RecordStatus, Rejection
+from airflow_provider_mlconn.sync.flow import Entity, Flow, no_prerequisites
+from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus, Rejection
 from airflow_provider_mlconn.sync.store import Actor, MappingResult, Store, StoredRecord
 
 log = logging.getLogger(__name__)
@@ -143,10 +144,29 @@ def _map_chunk(
             continue
         results.append(
             MappingResult(
-                record.id, RecordStatus.MAPPED, record.attempts, payload=mapped, payload_hash=digest
+                record.id,
+                RecordStatus.MAPPED,
+                record.attempts,
+                payload=mapped,
+                payload_hash=digest,
+                prerequisites=_prerequisites(flow, entity, record, mapped),
             )
         )
     return results, echoes
+
+
+def _prerequisites(
+    flow: Flow, entity: Entity, record: StoredRecord, payload: Mapping[str, Any]
+) -> tuple[Prerequisite, ...] | None:
+    """The record's prerequisites, worked out while source and payload are at hand, so ordering
+    is a matter of batches; None (worked out by ``order``) when the entity has none or declares
+    them wrongly: that error belongs to the entity's order task, not to every entity's map."""
+    if entity.prerequisites is no_prerequisites:
+        return None
+    try:
+        return tuple(declared_prerequisites(flow, entity, record.key, record.source, payload))
+    except CallableContractError:
+        return None
 
 
 def _echo_note(entity: Entity, store: Store, record: StoredRecord, written: Mapping[str, Any]) -> str | None:

@@ -16,12 +16,12 @@ from airflow_provider_mlconn.sync.schema import records
 from airflow_provider_mlconn.sync.store.bulk import update_rows
 from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch, actor_text, append_events, event_row
-from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, MappingResult, StoredRecord
+from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, MappingResult, Sealed, StoredRecord
 
 
 def prerequisites_json(prerequisites: Sequence[Prerequisite] | None) -> str | None:
-    """The stored form of a record's prerequisites: None when it has none, or none were worked out."""
-    if not prerequisites:
+    """The stored form of a record's prerequisites: ``[]`` for none, NULL when not worked out."""
+    if prerequisites is None:
         return None
     return json.dumps([p.to_json() for p in prerequisites])
 
@@ -119,6 +119,52 @@ class RecordTable:
         with self._db.read() as connection:
             return int(connection.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one())
 
+    def ids_to_order(
+        self, *, run_key: str, entity: str, statuses: Sequence[RecordStatus]
+    ) -> list[tuple[int, bool]]:
+        """The ids of the run's records of ``entity`` in ``statuses``, in id order, each with whether
+        its prerequisites are worked out."""
+        query = (
+            sa.select(records.c.id, records.c.prerequisites.is_not(None))
+            .where(
+                records.c.run_key == run_key,
+                records.c.entity == entity,
+                records.c.status.in_([s.value for s in statuses]),
+            )
+            .order_by(records.c.id)
+        )
+        with self._db.read() as connection:
+            return [(record_id, bool(known)) for record_id, known in connection.execute(query)]
+
+    def set_batches(
+        self,
+        *,
+        run_key: str,
+        entity: str,
+        statuses: Sequence[RecordStatus],
+        ranges: Sequence[tuple[int, int, int]],
+    ) -> None:
+        """Put the records in ``statuses`` with ids from ``first`` to ``last`` in ``batch``, for each
+        ``(batch, first, last)``: one statement per batch."""
+        if not ranges:
+            return
+        wanted = [s.value for s in statuses]
+
+        def work(connection: Connection) -> None:
+            for batch, first, last in ranges:
+                connection.execute(
+                    records.update()
+                    .where(
+                        records.c.run_key == run_key,
+                        records.c.entity == entity,
+                        records.c.status.in_(wanted),
+                        records.c.id.between(first, last),
+                    )
+                    .values(batch=batch)
+                )
+
+        self._db.write(work)
+
     def keys_of_run(self, run_key: str, entity: str) -> set[str]:
         """Every source key the run holds for ``entity``."""
         with self._db.read() as connection:
@@ -131,6 +177,7 @@ class RecordTable:
             )
 
     def decrypt(self, row: sa.RowMapping) -> StoredRecord:
+        """The record of a row (its texts are decrypted when first read)."""
         prerequisites = json.loads(row["prerequisites"]) if row["prerequisites"] else []
         return StoredRecord(
             id=row["id"],
@@ -138,19 +185,17 @@ class RecordTable:
             flow=row["flow"],
             entity=row["entity"],
             key=row["source_key"],
-            source=self._cipher.decrypt(row["source_payload"]),
-            payload=self._cipher.decrypt(row["mapped_payload"]),
             payload_hash=row["payload_hash"],
             status=RecordStatus(row["status"]),
             attempts=row["attempts"],
             remote_id=row["remote_id"],
             change=row["change"],
-            error=self._cipher.decrypt(row["error"]),
             prerequisites=tuple(Prerequisite.from_json(p) for p in prerequisites),
             batch=row["batch"],
             touched_by=actor_text(row),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            sealed=Sealed(self._cipher, row["source_payload"], row["mapped_payload"], row["error"]),
             operation=Operation(row["operation"] or Operation.WRITE.value),
             waiting_since=row["waiting_since"],
         )

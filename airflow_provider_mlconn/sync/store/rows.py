@@ -6,8 +6,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus
 
 
@@ -67,29 +69,53 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class Sealed:
+    """A record's encrypted texts as stored, and the cipher that opens them."""
+
+    cipher: PayloadCipher
+    source: str
+    payload: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class StoredRecord:
-    """One record row, decrypted."""
+    """One record row. ``source``, ``payload`` and ``error`` are decrypted when first read (a step
+    that does not look at them does not pay for them)."""
 
     id: int
     run_key: str
     flow: str
     entity: str
     key: str
-    source: Mapping[str, Any]
-    payload: Mapping[str, Any] | None
     payload_hash: str | None
     status: RecordStatus
     attempts: int
     remote_id: str | None
     change: str | None
-    error: str | None
     prerequisites: tuple[Prerequisite, ...]
     batch: int | None
     touched_by: str
     created_at: datetime
     updated_at: datetime
+    sealed: Sealed = field(repr=False, compare=False)
     operation: Operation = Operation.WRITE
     waiting_since: datetime | None = None
+
+    @cached_property
+    def source(self) -> Mapping[str, Any]:
+        source: Mapping[str, Any] = self.sealed.cipher.decrypt(self.sealed.source)
+        return source
+
+    @cached_property
+    def payload(self) -> Mapping[str, Any] | None:
+        payload: Mapping[str, Any] | None = self.sealed.cipher.decrypt(self.sealed.payload)
+        return payload
+
+    @cached_property
+    def error(self) -> str | None:
+        error: str | None = self.sealed.cipher.decrypt(self.sealed.error)
+        return error
 
 
 @dataclass(frozen=True)
