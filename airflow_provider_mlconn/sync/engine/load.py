@@ -89,7 +89,8 @@ def load_claimed(
 
     While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
     reads only; prerequisites belong to other entities, which this call does not write), so the
-    target is not kept waiting for the store between calls.
+    target is not kept waiting for the store between calls; it starts with the call, not while
+    outcomes are saved.
     """
     chunks = store.records.iter(
         claim_token=token, entity=entity.name, statuses=PENDING_LOAD, chunk_size=entity.call_batch_size
@@ -104,10 +105,10 @@ def load_claimed(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
         upcoming = prefetcher.submit(prepare)
         while (prepared := upcoming.result()) is not None:
-            upcoming = prefetcher.submit(prepare)
             if consecutive_errors >= MAX_CONSECUTIVE_CALL_ERRORS:
                 manifest.not_attempted += len(prepared.chunk)
                 manifest.retriable_failures += len(prepared.chunk)
+                upcoming = prefetcher.submit(prepare)
                 continue
             call = _Call(flow, entity, manifest)
             call.outcomes.extend(prepared.held_back)
@@ -119,6 +120,9 @@ def load_claimed(
             )
             if to_send and entity.write is WriteMode.CREATE_ONCE:
                 store.journal.note_sent(flow.name, entity.name, [(r.key, r.id) for r, _ in to_send], actor)
+            # The next chunk is read while this call waits for the target, not while this thread
+            # writes (two threads on the store only trade the GIL).
+            upcoming = prefetcher.submit(prepare)
             raised = call.send(to_send)
             consecutive_errors = consecutive_errors + 1 if raised else 0
             store.claims.save_outcomes(
