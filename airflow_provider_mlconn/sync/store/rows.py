@@ -202,6 +202,8 @@ class StagingCounts:
     changed: int = 0
     same: int = 0
     per_entity: Counter[str] = field(default_factory=Counter)
+    #: The ids this chunk staged (new or changed); not carried over by ``add``.
+    ids: list[int] = field(default_factory=list, repr=False)
 
     def add(self, other: StagingCounts) -> None:
         self.new += other.new

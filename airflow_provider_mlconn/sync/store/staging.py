@@ -3,7 +3,7 @@ the deletions a full read found."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ class StagingWriter:
     Staging is idempotent per run: the same payload again is a no-op (a loaded record stays
     loaded); a changed payload puts the record back to ``staged`` so the new version is loaded.
     ``mark_complete(entity)`` says the run staged every key the source has for an entity.
+    ``after_flush(ids)`` is called with the ids each flush staged (the extract maps them there).
     """
 
     def __init__(
@@ -38,8 +39,10 @@ class StagingWriter:
         *,
         entities: Iterable[str],
         chunk_size: int = CHUNK,
+        after_flush: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self._staging = staging
+        self._after_flush = after_flush
         self._run = run
         self._actor = actor
         self._entities = frozenset(entities)
@@ -75,7 +78,10 @@ class StagingWriter:
         if not self._buffer:
             return
         items, self._buffer = self._buffer, {}
-        self.counts.add(self._staging.stage_chunk(self._run, self._actor, items))
+        counts = self._staging.stage_chunk(self._run, self._actor, items)
+        self.counts.add(counts)
+        if self._after_flush is not None and counts.ids:
+            self._after_flush(counts.ids)
 
     def _check_entity(self, entity: str) -> None:
         if entity not in self._entities:
@@ -144,9 +150,17 @@ class Staging:
         self._cipher = cipher
 
     def writer(
-        self, run: RunRef, actor: Actor, *, entities: Iterable[str], chunk_size: int = CHUNK
+        self,
+        run: RunRef,
+        actor: Actor,
+        *,
+        entities: Iterable[str],
+        chunk_size: int = CHUNK,
+        after_flush: Callable[[Sequence[int]], None] | None = None,
     ) -> StagingWriter:
-        return StagingWriter(self, run, actor, entities=entities, chunk_size=chunk_size)
+        return StagingWriter(
+            self, run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush
+        )
 
     def stage_chunk(
         self,
@@ -214,6 +228,7 @@ class Staging:
             for record_id in staged_ids:
                 events.add(record_id, RecordStatus.STAGED, 0)
             events.write(connection)
+            counts.ids = staged_ids
             return counts
 
         try:
