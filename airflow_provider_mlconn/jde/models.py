@@ -10,14 +10,51 @@ required. The models know the tables' shape only; what a value means for HubSpot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from airflow_provider_mlconn.jde.dates import JdeTimestamp, parse_ais_date
 from airflow_provider_mlconn.jde.tables import TABLES
+
+Cleaner = Callable[[Any], Any] | None
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+_CLEANERS_BY_KIND: dict[str, Cleaner] = {
+    "str": _text,
+    "date": parse_ais_date,
+    "decimal": _decimal,
+    "int": None,
+}
+
+
+@cache
+def _cleaners(table_name: str) -> dict[str, tuple[str, Cleaner]]:
+    """Wire key (``AN8`` or ``F0101_AN8``) -> (alias, how its value is cleaned), per table: worked
+    out once, not for every value of every row (rows are validated by the hundred thousand)."""
+    spec = TABLES[table_name]
+    found: dict[str, tuple[str, Cleaner]] = {}
+    for alias, column in spec.columns.items():
+        entry = (alias, _CLEANERS_BY_KIND[column.kind])
+        found[alias] = found[column.response_key] = entry
+    return found
+
+
+def _alias(table_name: str, key: Any) -> Any:
+    prefix = f"{table_name}_"
+    return key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
 
 
 class JdeRow(BaseModel):
@@ -32,22 +69,15 @@ class JdeRow(BaseModel):
     def _from_wire(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        spec = TABLES[cls.table]
-        prefix = f"{spec.name}_"
+        cleaners = _cleaners(cls.table)
         cleaned: dict[str, Any] = {}
         for key, value in data.items():
-            alias = key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
-            column = spec.columns.get(alias) if isinstance(alias, str) else None
-            if column is None or value is None:
-                cleaned[alias] = value
-            elif column.kind == "str":
-                cleaned[alias] = str(value).strip()
-            elif column.kind == "date":
-                cleaned[alias] = parse_ais_date(value)
-            elif column.kind == "decimal":
-                cleaned[alias] = value if isinstance(value, Decimal) else Decimal(str(value))
-            else:
-                cleaned[alias] = value
+            found = cleaners.get(key)
+            if found is None:
+                cleaned[_alias(cls.table, key)] = value
+                continue
+            alias, clean = found
+            cleaned[alias] = value if value is None or clean is None else clean(value)
         return cleaned
 
     def key(self) -> tuple[Any, ...]:

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,10 +42,10 @@ _NONCE_BYTES = 12
 _AEAD_KEY_INFO = b"mlconn store payloads: AES-256-GCM, v1"
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 #: Where orjson and the json module write a float differently (1e-05 is 0.00001 in orjson, 1e+16
-#: is 1e16): text with an exponent or four zeros after a point (a float, or a string that merely
-#: looks like one) is serialised again with the json module, so hashes stay what earlier releases
-#: computed.
-_FLOAT_FORMS_DIFFER = re.compile(rb"[0-9][eE][-+0-9]|0\.0000")
+#: is 1e16): text with a digit before an "e" or four zeros after "0." (a float, or a string that
+#: merely looks like one) is serialised again with the json module, so payload hashes stay what
+#: earlier releases computed. Digits are folded to "0" first, so two substring searches do it.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
 
 def canonical_json(value: Any, *, what: str = "payload") -> str:
@@ -66,9 +65,18 @@ def canonical_bytes(value: Any, *, what: str = "payload") -> bytes:
         # Integers beyond 64 bits, non-string keys, or a value without JSON form (which the json
         # module then names).
         return _json_module_text(value, what).encode()
-    if _FLOAT_FORMS_DIFFER.search(data):
+    if b"0.0000" in data or b"0e" in data.translate(_DIGITS_AS_ZERO):
         return _json_module_text(value, what).encode()
     return data
+
+
+def json_bytes(value: Any, *, what: str = "payload") -> bytes:
+    """Sorted-key JSON as orjson writes it, without ``canonical_bytes``' float check: for what is
+    only decrypted or compared with text written the same way (sealed values, source digests)."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _json_module_text(value, what).encode()
 
 
 def _json_module_text(value: Any, what: str) -> str:
@@ -117,8 +125,8 @@ class PayloadCipher:
         self._hash_key = hashlib.sha256(b"mlconn payload hash\x00" + parts[0].encode()).digest()
 
     def encrypt(self, value: Any) -> str:
-        """A token of the value's canonical JSON."""
-        return self.seal(canonical_bytes(value))
+        """A token of the value's JSON."""
+        return self.seal(json_bytes(value))
 
     def seal(self, data: bytes) -> str:
         """A token of ``data`` (already serialised) under the primary key."""
@@ -126,9 +134,11 @@ class PayloadCipher:
         sealed = self._aeads[0].encrypt(nonce, data, None)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def digest_and_encrypt(self, value: Any) -> tuple[str, str]:
-        """The digest and the token of one value, from a single serialisation."""
-        data = canonical_bytes(value)
+    def source_digest_and_token(self, value: Any) -> tuple[str, str]:
+        """A digest and the token of a source, from a single serialisation. The digest is for
+        comparing sources staged in one run; it equals ``digest`` unless the source holds a float
+        orjson writes in another form than the json module (``canonical_bytes``)."""
+        data = json_bytes(value)
         return self.digest_bytes(data), self.seal(data)
 
     def decrypt(self, token: str | None) -> Any:

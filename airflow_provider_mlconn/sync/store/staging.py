@@ -172,7 +172,7 @@ class Staging:
     ) -> StagingCounts:
         """Stage ``(entity, key) -> source``; ``action`` names the event (``adopt`` for records taken
         over from an earlier run)."""
-        prepared = {pair: self._cipher.digest_and_encrypt(payload) for pair, payload in items.items()}
+        prepared = {pair: self._cipher.source_digest_and_token(payload) for pair, payload in items.items()}
         by_entity: dict[str, list[str]] = {}
         for entity, key in prepared:
             by_entity.setdefault(entity, []).append(key)
