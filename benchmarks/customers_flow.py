@@ -290,7 +290,9 @@ def _run_deployment(
         **_connections(jde_url, hubspot_url, store_url),
     }
     results = []
-    with LocalDeployment(home, env, parallelism=PARALLELISM, pool_slots=POOL_SLOTS) as deployment:
+    with LocalDeployment(
+        home, env, parallelism=PARALLELISM, pool_slots=POOL_SLOTS, cwd=side.root
+    ) as deployment:
         deployment.wait_for_dag(DAG_ID)
         for _ in range(runs):
             run = deployment.run(DAG_ID, {"safety_lag_minutes": 0})

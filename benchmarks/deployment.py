@@ -36,8 +36,13 @@ def free_port() -> int:
 class LocalDeployment:
     """api-server, scheduler and dag-processor with the LocalExecutor, for one AIRFLOW_HOME."""
 
-    def __init__(self, home: Path, env: Mapping[str, str], *, parallelism: int, pool_slots: int) -> None:
+    def __init__(
+        self, home: Path, env: Mapping[str, str], *, parallelism: int, pool_slots: int, cwd: Path
+    ) -> None:
         self.home = home
+        # The components import the package from where they start (``python -m`` puts the working
+        # folder first on sys.path): a baseline's export, or the work tree.
+        self.cwd = cwd
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.parallelism = parallelism
@@ -69,6 +74,7 @@ class LocalDeployment:
                 "from airflow_provider_mlconn.sync.pools import ensure_pools; ensure_pools()",
             ],
             env=self.env,
+            cwd=self.cwd,
             check=True,
             capture_output=True,
         )
@@ -78,6 +84,7 @@ class LocalDeployment:
                 subprocess.Popen(
                     [*AIRFLOW, component],
                     env=self.env,
+                    cwd=self.cwd,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
