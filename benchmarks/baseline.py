@@ -19,6 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINE_REV = os.environ.get("MLCONN_BENCH_BASELINE", "").strip()
 #: How many times each side runs, alternating; the figures are the best of them.
 ROUNDS = int(os.environ.get("MLCONN_BENCH_ROUNDS", "2"))
+#: With a baseline, the work tree's side runs an export of HEAD too, so editing files while a
+#: long comparison runs cannot change what it measures (commit first).
+FREEZE_HEAD = os.environ.get("MLCONN_BENCH_FREEZE", "1") not in ("", "0", "false")
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,11 @@ def commit_of(rev: str) -> str:
     ).stdout.strip()
 
 
-def sides(folder: Path) -> list[Side]:
-    """The work tree, and the baseline commit exported under ``folder`` when one is asked for."""
-    current = Side("this tree", REPO_ROOT)
-    if not BASELINE_REV:
-        return [current]
-    target = folder / "baseline"
+def _export(rev: str, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as archive:
         subprocess.run(
-            ["git", "archive", "--format=tar", BASELINE_REV, "airflow_provider_mlconn", "dags"],
+            ["git", "archive", "--format=tar", rev, "airflow_provider_mlconn", "dags"],
             cwd=REPO_ROOT,
             check=True,
             stdout=archive,
@@ -62,4 +60,20 @@ def sides(folder: Path) -> list[Side]:
         archive.seek(0)
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(target, filter="data")
-    return [Side(f"{BASELINE_REV} ({commit_of(BASELINE_REV)})", target, BASELINE_REV), current]
+    return target
+
+
+def sides(folder: Path) -> list[Side]:
+    """The work tree (HEAD, exported, when comparing), and the baseline commit exported under
+    ``folder`` when one is asked for."""
+    if not BASELINE_REV:
+        return [Side("this tree", REPO_ROOT)]
+    baseline = Side(
+        f"{BASELINE_REV} ({commit_of(BASELINE_REV)})",
+        _export(BASELINE_REV, folder / "baseline"),
+        BASELINE_REV,
+    )
+    if not FREEZE_HEAD:
+        return [baseline, Side("this tree", REPO_ROOT)]
+    head = commit_of("HEAD")
+    return [baseline, Side(f"this branch ({head})", _export("HEAD", folder / "head"), "HEAD")]

@@ -781,6 +781,9 @@ CONTACT = Entity(
     load=load_contact_records,
     delete=mark_deleted(ObjectType.CONTACTS),
     refresh=refresh_customers("contact"),
+    # HubSpot keeps an e-mail once (F4): contacts sharing one load in the same batch, so batches
+    # running side by side do not both create it and settle the refusal by extra calls.
+    batch_key=lambda payload: payload["properties"].get("email") or None,
     depends_on=("company",),
     asset_uri=CONTACTS_ASSET,
     call_batch_size=500,

@@ -89,6 +89,7 @@ LoadFn = Callable[[Sequence[LoadRecord]], Mapping[str, LoadOutcome]]
 ConfirmFn = Callable[[Sequence[LoadRecord]], Mapping[str, ConfirmOutcome]]
 RefreshFn = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 EchoViewFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+BatchKeyFn = Callable[[Mapping[str, Any]], "str | None"]
 
 
 def no_prerequisites(record: MappedRecord) -> Iterable[Prerequisite]:
@@ -164,6 +165,10 @@ class Entity:
       ``echo_view(source)`` gives this entity's source in that entity's payload shape: a record
       whose view equals what that entity last wrote is our own write read back and costs no call.
 
+    - ``batch_key(payload)`` names what the target keeps once across records (a contact's e-mail):
+      records with the same key go to the same load batch, so batches loading side by side never
+      race for one target record (None: the record may go to any batch).
+
     ``target`` names the remote system; load tasks run in the pool ``mlconn_<target>`` unless
     ``pool`` says otherwise. ``call_batch_size`` records go to one ``load`` call; one load task
     handles up to ``task_batch_size``; at most ``max_batches`` load tasks per run (they run in
@@ -183,6 +188,7 @@ class Entity:
     refresh: RefreshFn | None = None
     echo_of: str | None = None
     echo_view: EchoViewFn | None = None
+    batch_key: BatchKeyFn | None = None
     call_batch_size: int = 100
     task_batch_size: int = 1000
     max_batches: int = 16

@@ -428,3 +428,24 @@ def test_mapping_while_extracting_maps_each_record_once_and_leaves_the_map_step_
     ).batches
     assert batches == [0]
     assert run.load("company").loaded == 4
+
+
+def test_records_with_the_same_batch_key_share_a_load_batch(sqlite_store):
+    world = ToyWorld()
+    for number in range(40):
+        world.company(f"C{number:03}", f"Company {number % 7}", T0 + timedelta(seconds=number))
+    flow = with_entity(
+        make_toy_flow("keyed_batches", world, task_batch_size=10, call_batch_size=5),
+        "company",
+        batch_key=lambda payload: payload["name"],
+    )
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    batches = run.prepare()["company"]
+    assert len(batches) > 1
+    by_name: dict[str, set[int]] = {}
+    for record in sqlite_store.records.of_run(run.ref.run_key):
+        by_name.setdefault(record.payload["name"], set()).add(record.batch)
+    assert all(len(found) == 1 for found in by_name.values()), by_name
+    for batch in batches:
+        run.load("company", batch=batch)
+    assert sorted(world.posted("company")) == sorted(f"C{n:03}" for n in range(40))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -59,6 +60,9 @@ def order_entity(
             store.records.save_order([(r.id, 0, prerequisites_of(flow, entity, r)) for r in chunk])
     count = len(pending)
     batches = min(math.ceil(count / entity.task_batch_size), entity.max_batches, max_map_length)
+    if entity.batch_key is not None and batches > 1:
+        manifest.batches = _batches_by_key(store, run, entity, batches)
+        return manifest
     per_batch = math.ceil(count / batches)
     ranges = [
         (batch, pending[start][0], pending[min(start + per_batch, count) - 1][0])
@@ -67,6 +71,26 @@ def order_entity(
     store.records.set_batches(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD, ranges=ranges)
     manifest.batches = [batch for batch, _, _ in ranges]
     return manifest
+
+
+def _batches_by_key(store: Store, run: RunRef, entity: Entity, batches: int) -> list[int]:
+    """Batches by ``entity.batch_key``: one key's records share a batch (a stable hash of the key);
+    records without a key fill the batches in turn."""
+    assert entity.batch_key is not None
+    used: set[int] = set()
+    turn = 0
+    for chunk in store.records.iter(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD):
+        plan: list[tuple[int, int, Sequence[Prerequisite] | None]] = []
+        for record in chunk:
+            key = entity.batch_key(record.payload or {}) if record.operation is Operation.WRITE else None
+            if key:
+                batch = zlib.crc32(key.encode()) % batches
+            else:
+                batch, turn = turn % batches, turn + 1
+            plan.append((record.id, batch, None))
+            used.add(batch)
+        store.records.save_order(plan)
+    return sorted(used)
 
 
 def stage_deletions(flow: Flow, store: Store, run: RunRef, entity: Entity, actor: Actor) -> int:
