@@ -309,3 +309,29 @@ def test_rejection_reason_from_a_load_keeps_the_record_out_of_retries(sqlite_sto
     )
     assert manifest.rejected == 1
     assert json.loads(json.dumps(sqlite_store.runs.status_counts(run.run_key))) == {"rejected": 1}
+
+
+def test_bulk_writes_store_times_as_sqlalchemy_does(sqlite_store):
+    from datetime import datetime, timezone
+
+    from airflow_provider_mlconn.sync.schema import runs
+    from airflow_provider_mlconn.sync.store.bulk import insert_rows
+
+    on_the_second = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    columns = ("run_key", "flow", "dag_id", "run_id", "created_at", "updated_at")
+    with sqlite_store.engine.begin() as connection:
+        insert_rows(connection, runs, columns, [("bulk", "f", "d", "r", on_the_second, on_the_second)])
+        connection.execute(
+            runs.insert().values(
+                run_key="core",
+                flow="f",
+                dag_id="d",
+                run_id="r2",
+                created_at=on_the_second,
+                updated_at=on_the_second,
+            )
+        )
+    with sqlite_store.engine.connect() as connection:
+        raw = dict(connection.exec_driver_sql("SELECT run_key, created_at FROM mlconn_runs").all())
+        assert raw["bulk"] == raw["core"] == "2026-01-02 03:04:05.000000"
+    assert sqlite_store.runs.get("bulk").created_at == on_the_second

@@ -84,7 +84,8 @@ def _driver_rows(connection: Connection, columns: Sequence[sa.Column[Any]], rows
     dialect = connection.dialect
     processors: list[tuple[int, Callable[[Any], Any]]] = []
     for index, column in enumerate(columns):
-        bind = column.type.bind_processor(dialect)
+        # The dialect's own form of the type (SQLite keeps datetimes as text in SQLAlchemy's format).
+        bind = column.type.dialect_impl(dialect).bind_processor(dialect)
         if bind is not None:
             processors.append((index, bind))
     if not processors:
