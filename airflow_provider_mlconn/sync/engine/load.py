@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +90,8 @@ def load_claimed(
 
     While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
     reads only; prerequisites belong to other entities, which this call does not write), so the
-    target is not kept waiting for the store between calls; it starts with the call, not while
-    outcomes are saved.
+    target is not kept waiting for the store between calls; it starts with the call and ends
+    before the call's outcomes are saved.
     """
     chunks = store.records.iter(
         claim_token=token, entity=entity.name, statuses=PENDING_LOAD, chunk_size=entity.call_batch_size
@@ -120,14 +121,21 @@ def load_claimed(
             )
             if to_send and entity.write is WriteMode.CREATE_ONCE:
                 store.journal.note_sent(flow.name, entity.name, [(r.key, r.id) for r, _ in to_send], actor)
-            # The next chunk is read while this call waits for the target, not while this thread
-            # writes (two threads on the store only trade the GIL).
+            # The next chunk is read while this call waits for the target, and is ready before this
+            # thread writes the outcomes: two threads busy on the store at once only trade the GIL
+            # (each SQLite step gives it up and waits to get it back).
             upcoming = prefetcher.submit(prepare)
             raised = call.send(to_send)
             consecutive_errors = consecutive_errors + 1 if raised else 0
+            wait_for(upcoming)
             store.claims.save_outcomes(
                 token, call.outcomes, actor, action=action, journal=call.settlement(), wait=wait
             )
+
+
+def wait_for(future: Future[Any]) -> None:
+    """Until ``future`` is done (its error, if any, is raised where its result is taken)."""
+    futures_wait([future])
 
 
 @dataclass(frozen=True)
