@@ -77,7 +77,12 @@ class JdeRow(BaseModel):
                 cleaned[_alias(cls.table, key)] = value
                 continue
             alias, clean = found
-            cleaned[alias] = value if value is None or clean is None else clean(value)
+            if value is None or clean is None:
+                cleaned[alias] = value
+            elif clean is _text and value.__class__ is str:
+                cleaned[alias] = value.strip()  # most values: no function call for them
+            else:
+                cleaned[alias] = clean(value)
         return cleaned
 
     def key(self) -> tuple[Any, ...]:

@@ -102,6 +102,23 @@ def test_fernet_tokens_of_earlier_releases_still_decrypt_and_new_tokens_are_seal
     assert cipher.encrypt({"email": EMAIL}) != token  # a fresh nonce per value
 
 
+def test_a_forked_child_never_seals_with_its_parents_nonces(fernet_key):
+    import os
+
+    from airflow_provider_mlconn.sync.crypto import _NONCES
+
+    _NONCES.take()  # the parent's pool is filled
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, _NONCES.take())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 12)
+    assert from_child != _NONCES.take()
+    assert all(from_child != _NONCES.take() for _ in range(4096))
+
+
 def test_payload_hashes_are_those_of_earlier_releases_whatever_the_values(fernet_key):
     import hashlib
     import hmac
