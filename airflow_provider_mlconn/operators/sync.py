@@ -35,7 +35,7 @@ from airflow_provider_mlconn.operators.common import (
     store_from_airflow,
 )
 from airflow_provider_mlconn.sync import engine
-from airflow_provider_mlconn.sync.flow import Flow
+from airflow_provider_mlconn.sync.flow import Flow, RecordStatus
 from airflow_provider_mlconn.sync.registry import get_flow
 from airflow_provider_mlconn.timetables import sync_schedule
 
@@ -143,24 +143,42 @@ class ExtractOperator(_FlowOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
-        manifest = engine.extract(self.flow, store_from_airflow(), run_info(context), actor(context), plan)
+        manifest = engine.extract(
+            self.flow,
+            store_from_airflow(),
+            run_info(context),
+            actor(context),
+            plan,
+            map_while_extracting=True,
+        )
         self.log.info(
-            "staged %d new, %d changed, %d same; high-water %s",
+            "staged %d new, %d changed, %d same, mapped as staged %s; high-water %s",
             manifest.new,
             manifest.changed,
             manifest.same,
+            manifest.mapped,
             manifest.high_water,
         )
         return manifest.model_dump(mode="json")
 
 
 class MapOperator(_FlowOperator):
-    """Map the run's staged records; mark unchanged and rejected ones."""
+    """Map the run's staged records; mark unchanged and rejected ones.
+
+    The extract maps what it stages as it goes, so a first try maps what it left ``staged``; a
+    later try (a retry, or the task cleared after a mapping fix) maps every record not in the
+    target again.
+    """
 
     def execute(self, context: Any) -> dict[str, Any]:
         info = run_info(context)
+        first_try = int(context["ti"].try_number or 1) <= 1
         manifest = engine.map_records(
-            self.flow, store_from_airflow(), info.ref(self.flow).run_key, actor(context)
+            self.flow,
+            store_from_airflow(),
+            info.ref(self.flow).run_key,
+            actor(context),
+            statuses=(RecordStatus.STAGED,) if first_try else engine.TO_MAP,
         )
         self.log.info("mapping outcome: %s", manifest.counts)
         return manifest.model_dump(mode="json")
