@@ -43,10 +43,10 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
 	@/usr/bin/chromium --version 2>/dev/null
 
-# The fault and kill tests at full size (500 invoices each; make test runs them with 80). ~5 min.
+# The fault and kill tests at full size (500 invoices, 500 payments; make test runs them with 80). ~12 min.
 reliability: install
 	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/integration/test_invoices_faults.py \
-		tests/unit/test_sync_uncertain.py
+		tests/integration/test_payments_faults.py tests/unit/test_sync_uncertain.py
 
 bench: install
 	$(BIN)/python -m benchmarks
