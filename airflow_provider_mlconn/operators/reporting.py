@@ -232,6 +232,7 @@ def publish_run_report(
     if report.needs_attention:
         logger.warning("%s", report.headline())
     logger.info("%s", render_text(report))
+    # Room for what a person wrote in the note (the listener keeps it first).
     person = note_without_report(getattr(context.get("dag_run"), "note", None))
     _push_note(ti, render_note(report, limit=max(400, NOTE_LIMIT - len(person) - 2)))
     if asset is not None:

@@ -5,8 +5,10 @@ A task cannot set its DAG run's note in Airflow 3.3: the Task SDK's execution AP
 UI and the trigger request do (apache/airflow#64890 asks for it; #69403 proposes it, open). So the
 flow's ``commit_watermark`` task pushes the note as its XCom ``mlconn_run_note``, and this listener
 (``on_dag_run_success`` / ``on_dag_run_failed``, called in the scheduler, or in ``dag.test()``,
-where the run's state is decided, in that session) sets it on the run: what a person or the trigger
-wrote stays first, the report follows and replaces the one an earlier try of the run left.
+where the run's state is decided, in that session) sets it on the run: what a person wrote stays
+first, the report follows and replaces the one an earlier try of the run left. The dry-run note
+the trigger got (``DRY_RUN_NOTE``) gives way to the report, whose first line says it was a dry run
+and what it would write: the run's page shows a note's first line only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from airflow.listeners import hookimpl
 
 from airflow_provider_mlconn.operators.reporting import RUN_NOTE_XCOM_KEY, note_with_report
+from airflow_provider_mlconn.plugins.api_server import DRY_RUN_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,18 @@ def _set_note(dag_run: Any) -> None:
     if session is not None:
         report = _report_note(session, dag_run.dag_id, dag_run.run_id)
         if report:
-            dag_run.note = note_with_report(dag_run.note, report)
+            dag_run.note = report_note(dag_run.note, report)
         return
     with create_session() as own:
         report = _report_note(own, dag_run.dag_id, dag_run.run_id)
         run = own.get(DagRun, dag_run.id) if report else None
         if run is not None and report:
-            run.note = note_with_report(run.note, report)
+            run.note = report_note(run.note, report)
+
+
+def report_note(note: str | None, report: str) -> str:
+    """The run's note with the report: after what a person wrote, instead of the dry-run note."""
+    return note_with_report(None if (note or "").strip() == DRY_RUN_NOTE else note, report)
 
 
 def _report_note(session: Any, dag_id: str, run_id: str) -> str | None:

@@ -149,22 +149,24 @@ class RunReport(BaseModel):
         """One line: the run, what it wrote and, first, what it did not."""
         kind = "dry run" if self.dry_run else "run"
         attention = [f"{self.total(c)} {c}" for c in _ATTENTION if self.total(c)]
-        if self.dry_run:
-            done = (
-                f"{self.total('read')} read: would create {self.total('would_create')}, update "
-                f"{self.total('would_update')}, delete {self.total('would_delete')}; "
-                f"{self.total('unchanged')} unchanged"
-            )
-        else:
-            done = (
-                f"{self.total('read')} read, {self.total('created')} created, {self.total('updated')} "
-                f"updated, {self.total('unchanged')} unchanged"
-            )
-            if self.total("deleted"):
-                done += f", {self.total('deleted')} deleted"
+        done = _done_text(self)
         if attention:
             return f"{self.flow} {kind}: {', '.join(attention)} NOT SENT ({self.audit_command}); {done}"
         return f"{self.flow} {kind}: {done}; nothing rejected, waiting or failed"
+
+
+def _done_text(report: RunReport) -> str:
+    if report.dry_run:
+        return (
+            f"{report.total('read')} read: would create {report.total('would_create')}, update "
+            f"{report.total('would_update')}, delete {report.total('would_delete')}; "
+            f"{report.total('unchanged')} unchanged"
+        )
+    done = (
+        f"{report.total('read')} read, {report.total('created')} created, {report.total('updated')} "
+        f"updated, {report.total('unchanged')} unchanged"
+    )
+    return done + (f", {report.total('deleted')} deleted" if report.total("deleted") else "")
 
 
 def build_report(
@@ -480,15 +482,13 @@ def render_note(report: RunReport, limit: int = NOTE_LIMIT) -> str:
     """The report as a DAG run note (Markdown, at most ``limit`` characters): the headline, the
     table, calls, and as many not-sent records (or dry-run changes) as fit."""
     columns = _columns(report)
-    kind = "dry run, nothing written" if report.dry_run else "run"
+    # Airflow's run page shows a note's first line only: it is the headline.
+    first = f"{NOTE_HEADING} ({'dry run, nothing written' if report.dry_run else 'run'}): "
     if report.needs_attention:
-        first = (
-            f"{NOTE_HEADING} ({kind}): **"
-            + ", ".join(f"{report.total(c)} {c}" for c in _ATTENTION if report.total(c))
-            + f"** not sent: `{report.audit_command}`"
-        )
+        attention = ", ".join(f"{report.total(c)} {c}" for c in _ATTENTION if report.total(c))
+        first += f"**{attention}** not sent, `{report.audit_command}`; {_done_text(report)}"
     else:
-        first = f"{NOTE_HEADING} ({kind}): nothing rejected, waiting or failed"
+        first += f"{_done_text(report)}; nothing rejected, waiting or failed"
     table = [
         "| entity | " + " | ".join(_label(c) for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",

@@ -197,7 +197,11 @@ def test_a_dry_run_shows_what_would_be_written_field_by_field_masked_in_the_log_
     assert f"update company {moved}: " in log and '"Bremen"' in log
     assert "ida.neu@bremen.example" not in log and '-> "i***@b***"' in log
     note = _fresh_run(dry)["note"]
-    assert note.startswith("Dry run: read and mapped only") or NOTE_HEADING in note
+    # Its first line (all the run's page shows of a note) says what the dry run would write.
+    read = sum(row["read"] for row in counts.values())
+    assert note.startswith(
+        f"{NOTE_HEADING} (dry run, nothing written): {read} read: would create 1, update 2"
+    )
     assert f"| company | {counts['company']['read']} | 1 | 1 |" in note and "dry run, nothing written" in note
 
     # `mlconn audit changes` shows them whole.

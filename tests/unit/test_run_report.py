@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_mlconn.http import RateLimitedError, RequestMetrics, RetryPolicy, counting_calls
 from airflow_provider_mlconn.operators.reporting import TaskRecorder, note_with_report
 from airflow_provider_mlconn.plugins.api_server import DRY_RUN_NOTE
+from airflow_provider_mlconn.plugins.run_notes import report_note
 from airflow_provider_mlconn.sync import engine
 from airflow_provider_mlconn.sync.errors import LoadIncomplete
 from airflow_provider_mlconn.sync.masking import mask_reason, mask_value
@@ -225,6 +226,10 @@ def test_the_run_note_fits_airflow_and_keeps_what_the_trigger_wrote(sqlite_store
     assert again.count(NOTE_HEADING) == 1 and again.startswith(DRY_RUN_NOTE) and len(again) <= 400
     crowded = note_with_report("x" * 900, note)
     assert len(crowded) <= NOTE_LIMIT and crowded.endswith(note)  # the report wins over a long note
+    # At the end of the run the dry-run note of the trigger gives way to the report; a person's stays.
+    short = render_note(report, limit=600)
+    assert report_note(DRY_RUN_NOTE, short) == short
+    assert report_note("checked by Ida", short) == f"checked by Ida\n\n{short}"
 
 
 def test_calls_are_counted_per_system_with_429s_retries_and_the_wait_before_each_retry():
