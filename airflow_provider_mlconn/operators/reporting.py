@@ -197,7 +197,11 @@ def upstream_failures(context: Any) -> list[str]:
     get_states = getattr(ti, "get_task_states", None)
     if get_states is None:
         return []
-    states = get_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    try:
+        states = get_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    except Exception:  # the records' statuses still hold the watermark (S2)
+        log.exception("could not read the states of the run's tasks")
+        return []
     dag = getattr(getattr(ti, "task", None), "dag", None)
     task_ids = set(getattr(dag, "task_ids", ()))
     failed = []

@@ -48,7 +48,7 @@ _COUNT_COLUMNS = (
 )
 _DRY_COLUMNS = ("read", "would_create", "would_update", "would_delete", "unchanged", "rejected", "waiting")
 #: Columns left out of a table when every entity has 0 there.
-_OPTIONAL_COLUMNS = frozenset({"deleted", "would_delete", "pending"})
+_OPTIONAL_COLUMNS = frozenset({"deleted", "would_delete"})
 _ATTENTION = ("rejected", "waiting", "failed", "uncertain")
 
 
@@ -133,9 +133,23 @@ class RunReport(BaseModel):
         return sum(int(getattr(counts, column)) for counts in self.entities)
 
     @property
+    def failed_steps(self) -> list[str]:
+        """Tasks whose latest try failed."""
+        return [step.task_id for step in self.steps if step.state == "failed"]
+
+    @property
     def needs_attention(self) -> bool:
-        """Records were not sent (rejected, waiting, failed or uncertain): a person should look."""
-        return any(self.total(column) for column in _ATTENTION)
+        """Records were not sent (rejected, waiting, failed or uncertain) or a task failed: a person
+        should look."""
+        return bool(self.failed_steps) or any(self.total(column) for column in _ATTENTION)
+
+    def attention_text(self) -> str:
+        """``extract failed; 1 rejected, 1 waiting`` (empty when all went well)."""
+        parts = [f"{', '.join(self.failed_steps)} failed"] if self.failed_steps else []
+        counts = [f"{self.total(c)} {c}" for c in _ATTENTION if self.total(c)]
+        if counts:
+            parts.append(f"{', '.join(counts)} NOT SENT")
+        return "; ".join(parts)
 
     @property
     def audit_command(self) -> str:
@@ -148,10 +162,9 @@ class RunReport(BaseModel):
     def headline(self) -> str:
         """One line: the run, what it wrote and, first, what it did not."""
         kind = "dry run" if self.dry_run else "run"
-        attention = [f"{self.total(c)} {c}" for c in _ATTENTION if self.total(c)]
         done = _done_text(self)
-        if attention:
-            return f"{self.flow} {kind}: {', '.join(attention)} NOT SENT ({self.audit_command}); {done}"
+        if self.needs_attention:
+            return f"{self.flow} {kind}: {self.attention_text()} ({self.audit_command}); {done}"
         return f"{self.flow} {kind}: {done}; nothing rejected, waiting or failed"
 
 
@@ -485,8 +498,7 @@ def render_note(report: RunReport, limit: int = NOTE_LIMIT) -> str:
     # Airflow's run page shows a note's first line only: it is the headline.
     first = f"{NOTE_HEADING} ({'dry run, nothing written' if report.dry_run else 'run'}): "
     if report.needs_attention:
-        attention = ", ".join(f"{report.total(c)} {c}" for c in _ATTENTION if report.total(c))
-        first += f"**{attention}** not sent, `{report.audit_command}`; {_done_text(report)}"
+        first += f"**{report.attention_text()}**, `{report.audit_command}`; {_done_text(report)}"
     else:
         first += f"{_done_text(report)}; nothing rejected, waiting or failed"
     table = [

@@ -109,6 +109,7 @@ def test_a_run_with_a_rejected_customer_says_so_in_its_log_note_asset_event_and_
     )
     assert progress, "no progress line while the loads ran"
     assert all(int(done) <= int(total) for _, done, total, _ in progress)
+    assert ("company", "12") in {(entity, total) for entity, _, total, _ in progress}  # what the load claimed
     assert any("HubSpot" in calls_text and "answered 429" in calls_text for *_, calls_text in progress)
 
     # The DAG run note: the headline, the table and the reasons, in Airflow's 1,000 characters.

@@ -144,6 +144,12 @@ def test_calls_429s_retries_and_time_per_step_add_up_over_batches_and_tries(sqli
     json.dumps(extra)  # an asset event's extra is JSON
     assert extra["entities"]["company"]["created"] == 4 and extra["calls"]["HubSpot"]["calls"] == 17
 
+    _save_try(sqlite_store, run, "contact.load", 0.5, map_index=0, state="failed")
+    failed = build_report(sqlite_store, run.ref.run_key)
+    assert failed.needs_attention and failed.headline().startswith(
+        "timed run: contact.load failed (mlconn audit"
+    )
+
 
 def test_a_dry_run_lists_what_would_be_written_with_the_fields_that_change(
     sqlite_store, capsys, airflow_store
@@ -211,7 +217,7 @@ def test_the_run_note_fits_airflow_and_keeps_what_the_trigger_wrote(sqlite_store
     report = build_report(sqlite_store, run.ref.run_key, entity_order=["company", "contact"], rows=40)
 
     note = render_note(report)
-    assert len(note) <= NOTE_LIMIT and note.startswith(f"{NOTE_HEADING} (run): **40 rejected** not sent")
+    assert len(note) <= NOTE_LIMIT and note.startswith(f"{NOTE_HEADING} (run): **40 rejected NOT SENT**")
     assert (
         "| entity | read | created | updated | unchanged | rejected | waiting | failed | uncertain |" in note
     )
