@@ -41,6 +41,8 @@ from typing import Any
 import requests
 
 from airflow_provider_mlconn.sandbox.connections import connection_environment, sandbox_connections
+from benchmarks.baseline import ROUNDS, Side, sides
+from benchmarks.deployment import LocalDeployment
 from benchmarks.report import write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +52,12 @@ RSS_CUSTOMERS = tuple(
     int(n) for n in os.environ.get("MLCONN_BENCH_RSS_CUSTOMERS", "2000,20000").split(",") if n.strip()
 )
 LATENCY_MS = float(os.environ.get("MLCONN_BENCH_LATENCY_MS", "50"))
+#: How the DAG runs: "local" (a LocalExecutor deployment), "dag_test" (``dag.test()``), or both.
+MODES = tuple(m for m in os.environ.get("MLCONN_BENCH_MODES", "local,dag_test").split(",") if m.strip())
+PARALLELISM = int(os.environ.get("MLCONN_BENCH_PARALLELISM", "8"))
+POOL_SLOTS = int(os.environ.get("MLCONN_BENCH_POOL_SLOTS", "4"))
+#: JDE reads the work tree keeps in flight (the connection's max_parallel_reads default).
+JDE_READS_IN_FLIGHT = 4
 RATE_LIMIT = 190
 ALLOWED_PER_S = RATE_LIMIT / 10
 JDE_USER, JDE_PASSWORD = "BENCH", "bench-password"
@@ -151,11 +159,11 @@ def child(result_path: str, runs: int, jde_url: str, hubspot_url: str) -> None:
 # -- parent: sandboxes, homes, children ----------------------------------------------------------
 
 
-def _airflow_env(home: Path) -> dict[str, str]:
+def _airflow_env(home: Path, dags: Path = REPO_ROOT / "dags") -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY,
         "AIRFLOW_VAR_MLCONN_CUSTOMERS_SCHEDULE": "none",
@@ -220,13 +228,16 @@ def _sandboxes(customers: int, latency_ms: float) -> Iterator[tuple[str, str]]:
         yield jde.url, hubspot.url
 
 
-def _run_child(root: Path, template: Path, name: str, *, runs: int, jde_url: str, hubspot_url: str) -> Any:
+def _run_child(
+    root: Path, template: Path, name: str, side: Side, *, runs: int, jde_url: str, hubspot_url: str
+) -> Any:
+    """``runs`` runs of the DAG through ``dag.test()`` in a child process running ``side``'s code."""
     home = root / name
     shutil.copytree(template, home)
     result_path = home / "result.json"
     env = {
-        **os.environ,
-        **_airflow_env(home),
+        **side.env(),
+        **_airflow_env(home, side.dags),
         **_connections(jde_url, hubspot_url, f"sqlite:///{home / 'store.db'}"),
     }
     with (home / "child.log").open("w") as log:
@@ -244,13 +255,53 @@ def _run_child(root: Path, template: Path, name: str, *, runs: int, jde_url: str
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
+            cwd=side.root,
             check=False,
         )
     if completed.returncode != 0 or not result_path.exists():
         tail = (home / "child.log").read_text(errors="replace")[-4000:]
         raise RuntimeError(f"the flow's child process failed ({completed.returncode}):\n{tail}")
     return json.loads(result_path.read_text())
+
+
+def _store_counts(store_url: str, run_id: str) -> dict[str, dict[str, int]]:
+    from airflow_provider_mlconn.sync.crypto import PayloadCipher
+    from airflow_provider_mlconn.sync.store import Store, run_key_for
+
+    store = Store(store_url, PayloadCipher(FERNET_KEY))
+    try:
+        run_key = run_key_for(DAG_ID, run_id)
+        return {entity: store.runs.status_counts(run_key, entity=entity) for entity in ENTITY_PATHS}
+    finally:
+        store.dispose()
+
+
+def _run_deployment(
+    root: Path, template: Path, name: str, side: Side, *, runs: int, jde_url: str, hubspot_url: str
+) -> Any:
+    """``runs`` runs of the DAG by a LocalExecutor deployment (``benchmarks/deployment.py``) running
+    ``side``'s code; the same result shape as the ``dag.test()`` child."""
+    home = root / name
+    shutil.copytree(template, home)
+    store_url = f"sqlite:///{home / 'store.db'}"
+    env = {
+        **side.env(),
+        **_airflow_env(home, side.dags),
+        **_connections(jde_url, hubspot_url, store_url),
+    }
+    results = []
+    with LocalDeployment(
+        home, env, parallelism=PARALLELISM, pool_slots=POOL_SLOTS, cwd=side.root
+    ) as deployment:
+        deployment.wait_for_dag(DAG_ID)
+        for _ in range(runs):
+            run = deployment.run(DAG_ID, {"safety_lag_minutes": 0})
+            run["records"] = _store_counts(store_url, run["run_id"])
+            run["cpu_s"] = float("nan")
+            run["hubspot"] = _stats(hubspot_url)
+            run["jde"] = _stats(jde_url)
+            results.append(run)
+    return {"runs": results}
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -482,105 +533,120 @@ def _what_limits(load: InitialLoad) -> str:
     return textwrap.fill(text, width=100)
 
 
-def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---:|"]
-    lines += [f"| {label} | {value} |" for label, value in rows]
+def _bounds(load: InitialLoad) -> tuple[float, float]:
+    """The lower bound with JDE calls one after another, and with JDE_READS_IN_FLIGHT at once."""
+    return (
+        load.hubspot_bound_s + load.jde_bound_s,
+        load.hubspot_bound_s + load.jde_bound_s / JDE_READS_IN_FLIGHT,
+    )
+
+
+def comparison(loads: dict[tuple[str, str], InitialLoad], columns: list[tuple[str, str]]) -> str:
+    """The side-by-side summary: one column per (mode, side)."""
+
+    def row(label: str, value: Any) -> str:
+        return f"| {label} | " + " | ".join(value(loads[column]) for column in columns) + " |"
+
+    def ratio(index: int) -> Any:
+        return lambda load: f"**{load.wall_s / _bounds(load)[index]:.2f}**"
+
+    header = "| figure | " + " | ".join(f"{side}, {MODE_NAMES[mode]}" for mode, side in columns) + " |"
+    lines = [
+        header,
+        "|---|" + "---:|" * len(columns),
+        row("wall time of the run", lambda load: f"{load.wall_s:.1f} s"),
+        row(
+            f"bound, JDE calls one after another (HubSpot / 19 per s + JDE x {LATENCY_MS:.0f} ms)",
+            lambda load: f"{_bounds(load)[0]:.1f} s",
+        ),
+        row(f"bound, {JDE_READS_IN_FLIGHT} JDE reads in flight", lambda load: f"{_bounds(load)[1]:.1f} s"),
+        row("wall / bound (JDE one after another)", ratio(0)),
+        row(f"wall / bound ({JDE_READS_IN_FLIGHT} JDE reads in flight)", ratio(1)),
+        row("JDE calls / rows", lambda load: f"{load.jde_calls:,} / {load.jde_rows:,}"),
+        row("HubSpot calls (429s: served)", lambda load: f"{load.hubspot_calls:,} ({load.served_429})"),
+        row("busiest 10 s window", lambda load: f"{load.busiest_10s} of {RATE_LIMIT}"),
+        row(
+            "CPU of the process running it",
+            lambda load: "-" if load.cpu_s != load.cpu_s else f"{load.cpu_s:.1f} s",
+        ),
+        row(
+            "no-change rerun: wall, HubSpot writes",
+            lambda load: f"{load.rerun_wall_s:.1f} s, {load.rerun_writes}",
+        ),
+        row("load average when the run started", lambda load: f"{load.load_average:.2f}"),
+    ]
     return "\n".join(lines)
 
 
-def report(load: InitialLoad, memories: list[Memory]) -> str:
-    bound_s = load.hubspot_bound_s + load.jde_bound_s
-    figures = _table(
-        ("figure", "value"),
-        [
-            ("HubSpot calls (429s not counted)", f"{load.hubspot_calls:,}"),
-            ("HubSpot calls per customer", f"{load.hubspot_calls / load.customers:.3f}"),
-            (
-                f"request rate over the load tasks ({load.load_tasks_s:.1f} s) / allowed 19/s",
-                f"**{load.ratio(load.load_tasks_s):.2f}**",
-            ),
-            (
-                f"same over the load span, order tasks between included ({load.load_span_s:.1f} s)",
-                f"{load.ratio(load.load_span_s):.2f}",
-            ),
-            (
-                "HubSpot-bound loads only (company + contact)",
-                f"{load.company_contact_ratio:.2f}",
-            ),
-            (
-                "calls spent on e-mails HubSpot already had (contact upserts refused 409 + owner reads)",
-                f"{load.email_conflict_calls:,}",
-            ),
-            ("429s served", f"{load.served_429}"),
-            ("busiest 10 s window (sandbox)", f"{load.busiest_10s} of {RATE_LIMIT}"),
-            ("JDE calls / rows returned", f"{load.jde_calls:,} / {load.jde_rows:,}"),
-            ("wall time of the run (`dag.test()`)", f"{load.wall_s:.1f} s"),
-            ("CPU time of the process running it", f"{load.cpu_s:.1f} s"),
-            (
-                f"lower bound: HubSpot calls / 19 per s + JDE calls x {LATENCY_MS:.0f} ms",
-                f"{bound_s:.1f} s ({load.hubspot_bound_s:.1f} + {load.jde_bound_s:.1f})",
-            ),
-            ("wall time / lower bound", f"{load.wall_s / bound_s:.2f}"),
-        ],
-    )
+MODE_NAMES = {"local": "LocalExecutor", "dag_test": "`dag.test()`"}
+
+
+def report_all(
+    loads: dict[tuple[str, str], InitialLoad],
+    columns: list[tuple[str, str]],
+    memories: dict[str, list[Memory]],
+) -> str:
+    current = columns[-1]
+    main_load = loads[current]
     text = f"""## Customers flow JDE -> HubSpot (`benchmarks/customers_flow.py`)
 
-The real DAG (`{DAG_ID}`) through `dag.test()` in a child process with an
-AIRFLOW_HOME of its own (SQLite metadata DB and store), against both sandboxes as subprocesses:
-`mlconn-sandbox jde --customers {load.customers}` (exactly {load.customers:,} AT1 `C` customers) and
+The real DAG (`{DAG_ID}`) against both sandboxes as subprocesses:
+`mlconn-sandbox jde --customers {CUSTOMERS}` (exactly {CUSTOMERS:,} AT1 `C` customers) and
 `mlconn-sandbox hubspot` at its default limit of {RATE_LIMIT} requests per rolling 10 s, with
-{LATENCY_MS:.0f} ms added to every call of both. `dag.test()` runs one task at a time, as a deployment
-whose `mlconn_hubspot` pool has one slot. Calls are counted by the sandboxes (`GET /_sandbox/stats`);
-task times are the task instances' start and end. The lower bound counts JDE calls one after
-another (the extract reads one page at a time) and HubSpot calls at exactly 19/s. Extract, map,
-order and the association load are CPU-bound, so their times move with what else runs on the
-machine: load average {load.load_average:.2f} when the run started ({os.cpu_count()} CPUs).
+{LATENCY_MS:.0f} ms added to every call of both, run two ways: by a **LocalExecutor deployment**
+(`benchmarks/deployment.py`: api-server, scheduler and dag-processor of this venv, SQLite metadata
+database, `[core] parallelism` {PARALLELISM}, pool `mlconn_hubspot` with {POOL_SLOTS} slots, so an
+entity's load batches run side by side within the pool), and through **`dag.test()`** (one task at a
+time in one process, as the issue measured). Each side of a comparison ran its own code (the
+baseline from `git archive`, `benchmarks/baseline.py`) against fresh sandboxes; best of {ROUNDS}
+round(s) by wall time. Calls are counted by the sandboxes; the wall time of a LocalExecutor run is
+from the trigger to the run's end as the REST API reports it (scheduling included). The bound
+counts HubSpot calls at exactly 19/s plus the JDE calls' added latency, once one after another and
+once {JDE_READS_IN_FLIGHT} at a time (the connection's `max_parallel_reads`). The machine (2 CPUs) is
+shared with other engineers and with both sandboxes: the load average is beside each figure.
 
-### Initial load of {load.customers:,} customers
+{comparison(loads, columns)}
 
-Staged from JDE: {load.staged("company"):,} companies, {load.staged("contact"):,} contacts (Who's Who
-lines: 1.9 per customer in the seeded data, not the ~2.5 the issue assumed) and
-{load.staged("association"):,} associations. HubSpot holds {load.hubspot_contacts:,} contacts afterwards (the
-others share an e-mail with one of them and are linked to it) and {load.associations:,} association labels.
+### Tasks of the runs (seconds summed over a task's mapped instances)
+"""
+    for column in columns:
+        mode, side = column
+        text += f"\n{side}, {MODE_NAMES[mode]}:\n\n{_phase_table(loads[column])}\n"
+    text += f"""
+{_what_limits(main_load)}
 
-{_phase_table(load)}
+HubSpot calls by endpoint ({current[1]}, {MODE_NAMES[current[0]]}):
 
-{figures}
-
-{_what_limits(load)}
-
-HubSpot calls by endpoint:
-
-{_calls_table(load.hubspot_by_call)}
-
-### No-change rerun
-
-Right after the initial load, nothing changed in JDE: {load.rerun_wall_s:.1f} s,
-**{load.rerun_writes} HubSpot writes**, {load.rerun_reads} HubSpot reads, {load.rerun_jde_calls} JDE calls.
+{_calls_table(main_load.hubspot_by_call)}
 """
     if memories:
         rows = [
-            "| customers | contacts | HubSpot calls | run | RSS before the run | peak RSS | growth |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| code | customers | contacts | HubSpot calls | run | RSS before the run | peak RSS | growth |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for m in memories:
-            rows.append(
-                f"| {m.customers:,} | {m.contacts:,} | {m.hubspot_calls:,} | {m.wall_s:.0f} s "
-                f"| {m.before_run_kb / 1024:.0f} MB | {m.peak_kb / 1024:.0f} MB "
-                f"| {(m.peak_kb - m.before_run_kb) / 1024:.0f} MB |"
-            )
-        small, large = memories[0], memories[-1]
-        growth_ratio = (large.peak_kb - large.before_run_kb) / max(small.peak_kb - small.before_run_kb, 1)
+        ratios = []
+        for side, found in memories.items():
+            for m in found:
+                rows.append(
+                    f"| {side} | {m.customers:,} | {m.contacts:,} | {m.hubspot_calls:,} | {m.wall_s:.0f} s "
+                    f"| {m.before_run_kb / 1024:.0f} MB | {m.peak_kb / 1024:.0f} MB "
+                    f"| {(m.peak_kb - m.before_run_kb) / 1024:.0f} MB |"
+                )
+            if len(found) > 1:
+                small, large = found[0], found[-1]
+                ratios.append(
+                    f"{side}: **{large.peak_kb / small.peak_kb:.2f}** ({large.customers:,} / "
+                    f"{small.customers:,} customers)"
+                )
         text += f"""
 ### Peak RSS of the process running the flow
 
-Each size in a fresh child process (the DAG parsed, then one run through `dag.test()`) against
-fresh sandboxes without added latency; `ru_maxrss` of that process (the sandboxes are others).
+Each size in a fresh child process (the DAG parsed, then one run through `dag.test()`, every task
+in that one process) against fresh sandboxes without added latency; `ru_maxrss` of that process.
 
 {chr(10).join(rows)}
 
-Peak RSS, {large.customers:,} / {small.customers:,} customers: **{large.peak_kb / small.peak_kb:.2f}**
-(growth during the run: {growth_ratio:.2f}).
+Peak RSS ratio: {"; ".join(ratios)}.
 """
     return text
 
@@ -589,26 +655,56 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="mlconn-bench-customers-"))
     try:
         template = _migrated_home(root)
-        with _sandboxes(CUSTOMERS, LATENCY_MS) as (jde_url, hubspot_url):
-            load_average = os.getloadavg()[0]
-            result = _run_child(root, template, "load", runs=2, jde_url=jde_url, hubspot_url=hubspot_url)
-            load = initial_load(CUSTOMERS, result, load_average=load_average)
-        print(
-            f"{CUSTOMERS} customers: {load.wall_s:.1f} s, {load.hubspot_calls} HubSpot calls, "
-            f"rate/allowed {load.ratio(load.load_tasks_s):.2f}; rerun writes {load.rerun_writes}",
-            flush=True,
-        )
-        memories = []
-        for customers in RSS_CUSTOMERS:
-            with _sandboxes(customers, 0) as (jde_url, hubspot_url):
-                result = _run_child(
-                    root, template, f"memory-{customers}", runs=1, jde_url=jde_url, hubspot_url=hubspot_url
+        compared = sides(root)
+        loads: dict[tuple[str, str], InitialLoad] = {}
+        runners = {"local": _run_deployment, "dag_test": _run_child}
+        for round_number in range(ROUNDS):
+            for mode in MODES:
+                for side in compared:
+                    with _sandboxes(CUSTOMERS, LATENCY_MS) as (jde_url, hubspot_url):
+                        load_average = os.getloadavg()[0]
+                        result = runners[mode](
+                            root,
+                            template,
+                            f"load-{mode}-{round_number}-{len(loads)}",
+                            side,
+                            runs=2,
+                            jde_url=jde_url,
+                            hubspot_url=hubspot_url,
+                        )
+                        load = initial_load(CUSTOMERS, result, load_average=load_average)
+                    print(
+                        f"{side.label}, {mode}: {load.wall_s:.1f} s, {load.hubspot_calls} HubSpot calls, "
+                        f"{load.jde_calls} JDE calls; rerun writes {load.rerun_writes}; "
+                        f"load {load_average:.2f}",
+                        flush=True,
+                    )
+                    key = (mode, side.label)
+                    if key not in loads or load.wall_s < loads[key].wall_s:
+                        loads[key] = load
+        memories: dict[str, list[Memory]] = {}
+        for side in compared:
+            for customers in RSS_CUSTOMERS:
+                with _sandboxes(customers, 0) as (jde_url, hubspot_url):
+                    result = _run_child(
+                        root,
+                        template,
+                        f"memory-{len(memories)}-{customers}",
+                        side,
+                        runs=1,
+                        jde_url=jde_url,
+                        hubspot_url=hubspot_url,
+                    )
+                memories.setdefault(side.label, []).append(memory(customers, result))
+                print(
+                    f"{side.label}, {customers} customers: "
+                    f"peak RSS {memories[side.label][-1].peak_kb / 1024:.0f} MB",
+                    flush=True,
                 )
-            memories.append(memory(customers, result))
-            print(f"{customers} customers: peak RSS {memories[-1].peak_kb / 1024:.0f} MB", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    text = report(load, memories)
+    columns = [(mode, side.label) for mode in MODES for side in compared]
+    text = report_all(loads, columns, memories)
     write_section("customers_flow", text)
     print(text)
 

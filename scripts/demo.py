@@ -14,9 +14,11 @@
    once to F03B11/F0911 and writes the JDE document back, refuses the bad one with its reason, and
    the HubSpot companies' invoices wait until accounting opens them as JDE customers, then post by
    themselves; a void after posting makes one credit memo; a run with nothing new posts nothing;
-5. after each run prints what happened: records read, created, updated, unchanged, rejected and
+5. payments: HubSpot's payments (seeded, and one recorded now) post as JDE receipts applied to their
+   invoices (``mlconn_payments_hubspot_to_jde``); a refund in full voids the receipt;
+6. after each run prints what happened: records read, created, updated, unchanged, rejected and
    waiting (with the reasons), API calls on each side, 429s, time;
-6. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
+7. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ DAG_ID = "mlconn_customers_jde_to_hubspot"
 GL_DAG_ID = "mlconn_gl_accounts_sync"
 ITEMS_DAG_ID = "mlconn_items_sync"
 INVOICES_DAG_ID = "mlconn_invoices_hubspot_to_jde"
+PAYMENTS_DAG_ID = "mlconn_payments_hubspot_to_jde"
 JDE_USER, JDE_PASSWORD, JDE_TIMEZONE = "DEMO", "demo-password", "America/Chicago"
 HUBSPOT_TOKEN = "pat-na1-demo-0000"
 SHOWN_NOTES = 10
@@ -337,6 +340,42 @@ def invoices(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
     return results
 
 
+def payments(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
+    """HubSpot's payments post once as JDE receipts applied to their invoices; a refund voids one."""
+    invoices = {
+        i["properties"]["hs_number"]: i
+        for i in hubspot_objects(
+            hubspot, "invoices", "hs_number,hs_invoice_status,hs_balance_due,jde_document_number"
+        )
+    }
+    paid_now = invoices["INV-1014"]
+    balance = paid_now["properties"]["hs_balance_due"]
+    payment = hubspot.http.post(
+        f"{hubspot.url}/_sandbox/payments",
+        json={"invoice_id": paid_now["id"], "amount": balance, "method": "ach"},
+        timeout=30,
+    )
+    payment.raise_for_status()
+    print(
+        f"\n== in HubSpot already: the seeded payments (paid and part-paid invoices, one still processing); "
+        f"now invoice INV-1014 paid by ACH: payment {payment.json()['id']} for {balance} USD"
+    )
+    time.sleep(2.5)  # HubSpot's search shows a change after a lag (the connection allows 2 s)
+    results = [run_once("payments -> JDE receipts (F03B13, F03B14)", jde, hubspot, PAYMENTS_DAG_ID)]
+    print_report(results[-1])
+    refunded = payment.json()["id"]
+    hubspot.http.post(
+        f"{hubspot.url}/_sandbox/payments/{refunded}/refund", json={}, timeout=30
+    ).raise_for_status()
+    print(f"\n== in HubSpot: payment {refunded} refunded in full")
+    time.sleep(2.5)
+    results.append(run_once("payments after the refund: the receipt voided", jde, hubspot, PAYMENTS_DAG_ID))
+    print_report(results[-1])
+    results.append(run_once("payments with nothing new: nothing posted", jde, hubspot, PAYMENTS_DAG_ID))
+    print_report(results[-1])
+    return results
+
+
 def print_invoices(hubspot: Sandbox, ids: list[str]) -> None:
     """What the HubSpot invoices show after the run (the write-back)."""
     for invoice_id in ids:
@@ -484,6 +523,7 @@ def main() -> int:
         print_report(results[-1])
         results.extend(reference_data(jde, hubspot))
         results.extend(invoices(jde, hubspot))
+        results.extend(payments(jde, hubspot))
 
     total = time.monotonic() - started
     print(f"\nAll done in {total:.0f} s; sandboxes stopped.")

@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.support.hubspot",
     "tests.support.sync",
     "tests.support.customers",
+    "tests.support.faults",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

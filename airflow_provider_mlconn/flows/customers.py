@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
-from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, Row, TableRead
 from airflow_provider_mlconn.hubspot.models import AssociationLink, HubSpotRecord, RecordOutcome, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY, ObjectType
 from airflow_provider_mlconn.hubspot.properties import (
@@ -158,26 +158,24 @@ def extract_customers(window: Window, writer: StagingWriter) -> datetime | None:
         requested = _address_numbers(window.options.get("address_numbers"))
         if requested:
             # A hand-picked set is no window: it must not move the watermark.
-            extraction.stage(requested)
+            extraction.stage_numbers(_chunks(requested, settings.chunk_size))
             return None
         if window.start is None:
-            # Everything from the beginning: every customer, whatever its stamps (some are blank).
+            # Everything from the beginning: every customer, whatever its stamps (some are blank),
+            # listed whole, so each chunk only reads the five detail tables.
             customers = hook.iter_rows(
                 "F0101",
                 query=q.in_list("F0101.AT1", settings.search_types),
-                columns=["AN8"],
                 page_size=settings.page_size,
             )
-            for chunk in _chunked_rows(customers, settings.chunk_size):
-                extraction.stage(chunk)
+            extraction.stage_books(_chunked_rows(customers, settings.chunk_size))
             # Every key the source has was staged: keys the target holds beyond them were deleted.
             for entity in ("company", "contact", "association"):
                 writer.mark_complete(entity)
         else:
             changed = extraction.changed_address_numbers(window)
             log.info("%d address numbers changed in %s", len(changed), window.stream)
-            for chunk in _chunks(changed, settings.chunk_size):
-                extraction.stage(chunk)
+            extraction.stage_numbers(_chunks(changed, settings.chunk_size))
         stamp = extraction.high_water
         return None if stamp is None else stamp.to_datetime(zone)
 
@@ -207,17 +205,16 @@ def refresh_customers(entity: str) -> Callable[[Sequence[str]], dict[str, Mappin
         collector = _Collector()
         with JdeAisHook(settings.jde_conn_id) as hook:
             extraction = _Extraction(hook, settings, collector, as_of=datetime.now(hook.server_zone).date())
-            for chunk in _chunks(numbers, settings.chunk_size):
-                extraction.stage(chunk)
+            extraction.stage_numbers(_chunks(numbers, settings.chunk_size))
         return {key: collector.staged.get((entity, key)) for key in keys}
 
     return refresh
 
 
-def _chunked_rows(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[int]]:
-    chunk: list[int] = []
+def _chunked_rows(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
     for row in rows:
-        chunk.append(int(row["AN8"]))
+        chunk.append(row)
         if len(chunk) == size:
             yield chunk
             chunk = []
@@ -256,35 +253,67 @@ class _Extraction:
                 self._see(row)
         return sorted(changed)
 
-    def stage(self, address_numbers: list[int]) -> None:
-        """Read these address numbers whole (customers only) and stage their records."""
-        books = {
-            int(row["AN8"]): row
-            for row in self.hook.iter_rows(
-                "F0101",
-                query=q.all_of(
-                    q.in_list("F0101.AN8", address_numbers),
-                    q.in_list("F0101.AT1", self.settings.search_types),
-                ),
-                page_size=self.settings.page_size,
-            )
-        }
+    def stage_numbers(self, chunks: Iterable[list[int]]) -> None:
+        """Read these address numbers whole, chunk by chunk (customers only: F0101 with the search
+        types), and stage their records."""
+        self._stage((chunk, None) for chunk in chunks)
+
+    def stage_books(self, chunks: Iterable[list[Row]]) -> None:
+        """Stage customers whose F0101 rows are at hand, reading the rest of each chunk whole."""
+        self._stage(([int(row["AN8"]) for row in books], books) for books in chunks)
+
+    def _stage(self, chunks: Iterable[tuple[list[int], list[Row] | None]]) -> None:
+        """The reads of every chunk go through ``hook.read_all``: several chunks' queries are in flight
+        at once (the connection's ``max_parallel_reads``) while earlier chunks are staged here."""
+        started: deque[list[Row] | None] = deque()
+
+        def reads() -> Iterator[TableRead]:
+            for numbers, books in chunks:
+                started.append(books)
+                if books is None:
+                    yield TableRead(
+                        "F0101",
+                        query=q.all_of(
+                            q.in_list("F0101.AN8", numbers),
+                            q.in_list("F0101.AT1", self.settings.search_types),
+                        ),
+                        page_size=self.settings.page_size,
+                    )
+                for table_name in DETAIL_TABLES:
+                    yield TableRead(
+                        table_name,
+                        query=q.in_list(f"{table_name}.AN8", numbers),
+                        page_size=self.settings.page_size,
+                    )
+
+        results = self.hook.read_all(reads())
+        for first in results:
+            books = started.popleft()
+            if books is None:
+                books = first
+                details = [next(results) for _ in DETAIL_TABLES]
+            else:
+                details = [first, *(next(results) for _ in DETAIL_TABLES[1:])]
+            self._stage_chunk(books, dict(zip(DETAIL_TABLES, details, strict=True)))
+
+    def _stage_chunk(self, book_rows: list[Row], details: Mapping[str, list[Row]]) -> None:
+        books = {int(row["AN8"]): row for row in book_rows}
         if not books:
             return
-        customers = sorted(books)
-        details: dict[str, dict[int, list[dict[str, Any]]]] = {}
-        for table_name in DETAIL_TABLES:
-            by_customer: dict[int, list[dict[str, Any]]] = defaultdict(list)
-            for row in self.hook.iter_rows(
-                table_name, query=q.in_list(f"{table_name}.AN8", customers), page_size=self.settings.page_size
-            ):
-                by_customer[int(row["AN8"])].append(row)
-                self._see(row)
-            details[table_name] = by_customer
-        for address_number in customers:
+        # Detail rows were read by the chunk's numbers: only customers' rows count.
+        by_table: dict[str, dict[int, list[Row]]] = {}
+        for table_name, rows in details.items():
+            by_customer: dict[int, list[Row]] = defaultdict(list)
+            for row in rows:
+                address_number = int(row["AN8"])
+                if address_number in books:
+                    by_customer[address_number].append(row)
+                    self._see(row)
+            by_table[table_name] = by_customer
+        for address_number in sorted(books):
             self._see(books[address_number])
             self._stage_customer(
-                books[address_number], {t: rows[address_number] for t, rows in details.items()}
+                books[address_number], {t: rows[address_number] for t, rows in by_table.items()}
             )
 
     def _stage_customer(self, book: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> None:
@@ -723,6 +752,9 @@ CONTACT = Entity(
     load=load_contact_records,
     delete=mark_deleted(ObjectType.CONTACTS),
     refresh=refresh_customers("contact"),
+    # HubSpot keeps an e-mail once (F4): contacts sharing one load in the same batch, so batches
+    # running side by side do not both create it and settle the refusal by extra calls.
+    batch_key=lambda payload: payload["properties"].get("email") or None,
     depends_on=("company",),
     asset_uri=CONTACTS_ASSET,
     call_batch_size=500,

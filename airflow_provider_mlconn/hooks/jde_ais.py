@@ -25,7 +25,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
 from functools import cached_property
@@ -109,6 +112,16 @@ class JdeDuplicateError(JdeBusinessError):
     """The record's external reference (invoice VR01, receipt number) is already in JDE."""
 
 
+@dataclass(frozen=True)
+class TableRead:
+    """One data-service read for ``JdeAisHook.read_all``: a table, a query, the columns wanted."""
+
+    table: str
+    query: q.Query | q.Condition | None = None
+    columns: Sequence[str] | None = None
+    page_size: int | None = None
+
+
 class _CursorLost(Exception):
     """A next-page link can no longer be followed; the read resumes by key."""
 
@@ -148,6 +161,7 @@ class JdeAisHook(BaseHook):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._user_date_format: str | None = None
+        self._reads_in_flight: threading.BoundedSemaphore | None = None
 
     # -- Airflow integration ------------------------------------------------------------------------
 
@@ -174,7 +188,7 @@ class JdeAisHook(BaseHook):
     @cached_property
     def http(self) -> requests.Session:
         return new_session(
-            pool_size=self.pool_size,
+            pool_size=max(self.pool_size, self.settings.max_parallel_reads),
             verify_ssl=self.settings.verify_ssl,
             user_agent="airflow-provider-mlconn",
         )
@@ -450,6 +464,38 @@ class JdeAisHook(BaseHook):
     def _query_date_format(self, query: q.Query | q.Condition | None) -> str:
         return self.date_format if query is not None else self.settings.date_format
 
+    def _read_slot(self) -> threading.BoundedSemaphore:
+        """The connection's cap on data-service requests in flight (``max_parallel_reads``)."""
+        with self._lock:
+            if self._reads_in_flight is None:
+                self._reads_in_flight = threading.BoundedSemaphore(self.settings.max_parallel_reads)
+            return self._reads_in_flight
+
+    def read_all(self, reads: Iterable[TableRead]) -> Iterator[list[Row]]:
+        """Each read's rows, one list per read in the order given, with up to ``max_parallel_reads``
+        reads in flight (each still pages in key order, J6). Reads are started a few ahead of the
+        one handed out, so memory holds a bounded number of results, not all of them."""
+        limit = self.settings.max_parallel_reads
+        pending = iter(reads)
+        if limit == 1:
+            for read in pending:
+                yield self.fetch_rows(read)
+            return
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="jde-read") as pool:
+            window: deque[Future[list[Row]]] = deque()
+            for read in pending:
+                window.append(pool.submit(self.fetch_rows, read))
+                if len(window) >= 2 * limit:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+
+    def fetch_rows(self, read: TableRead) -> list[Row]:
+        """``iter_rows`` of one read, as a list."""
+        return list(
+            self.iter_rows(read.table, query=read.query, columns=read.columns, page_size=read.page_size)
+        )
+
     def iter_rows(
         self,
         table_name: str,
@@ -484,7 +530,8 @@ class JdeAisHook(BaseHook):
                 order_by=order,
                 date_format=self._query_date_format(effective),
             )
-            page = self.call("POST", "/v2/dataservice", body)
+            with self._read_slot():
+                page = self.call("POST", "/v2/dataservice", body)
             rows, more, link = _grid(spec, page)
             if last_key is not None and more and not rows:
                 raise TransientApiError(
@@ -493,22 +540,24 @@ class JdeAisHook(BaseHook):
                     method="POST",
                     url="/jderest/v2/dataservice",
                 )
-            for row in rows:
-                last_key = _key(spec, row)
+            if rows:
+                # A read resumes only between pages (J6): the page's last key is the one that counts.
+                last_key = _key(spec, rows[-1])
                 seen_any = True
-                yield row
+            yield from rows
             while more and link is not None:
                 try:
-                    page = self._next_page(link)
+                    with self._read_slot():
+                        page = self._next_page(link)
                 except (TransientApiError, _CursorLost) as error:
                     self.cursor_resumes += 1
                     log.info("%s: next page failed (%s); resuming after key %s", spec.name, error, last_key)
                     break
                 rows, more, link = _grid(spec, page)
-                for row in rows:
-                    last_key = _key(spec, row)
+                if rows:
+                    last_key = _key(spec, rows[-1])
                     seen_any = True
-                    yield row
+                yield from rows
             if not more:
                 return
             if not seen_any:
@@ -667,6 +716,36 @@ class JdeAisHook(BaseHook):
         outputs = self.post_once(name, document.to_inputs(self.date_format), record=document.record())
         return orch.DocumentResult.from_outputs(outputs)
 
+    def post_receipt_once(self, receipt: orch.ReceiptInput) -> orch.ReceiptResult:
+        """Post a receipt through ``ORCH_55_CreateReceipt`` once (``post_once``: never retried; a lost
+        answer is ``OutcomeUnknownError``: look it up with ``find_receipts`` before sending it again)."""
+        outputs = self.post_once(
+            orch.CREATE_RECEIPT, receipt.to_inputs(self.date_format), record=receipt.record()
+        )
+        return orch.ReceiptResult.from_outputs(outputs)
+
+    def void_receipt(self, void: orch.VoidReceiptInput) -> orch.VoidReceiptResult:
+        """Void a receipt by payment id. Repeating it is safe: a receipt voided already is refused with
+        5551 (``JdeBusinessError``), nothing written twice."""
+        outputs = self.run_orchestration(
+            orch.VOID_RECEIPT, void.to_inputs(self.date_format), record=void.record()
+        )
+        return orch.VoidReceiptResult.from_outputs(outputs)
+
+    def find_receipts(
+        self, receipt_numbers: Sequence[str], *, customers: Sequence[int]
+    ) -> dict[str, list[ReceiptHeaderRow]]:
+        """Receipts (F03B13) by receipt number (CKNU) among ``customers``: the lookup after a lost answer."""
+        found: dict[str, list[ReceiptHeaderRow]] = {number: [] for number in receipt_numbers}
+        for chunk in range(0, len(receipt_numbers), 100):
+            query = q.all_of(
+                q.in_list("F03B13.CKNU", list(receipt_numbers[chunk : chunk + 100])),
+                q.in_list("F03B13.AN8", sorted(set(customers))),
+            )
+            for row in self.iter_records(ReceiptHeaderRow, query=query):
+                found.setdefault(row.receipt_number.strip(), []).append(row)
+        return found
+
     def find_documents(
         self,
         references: Sequence[str],
@@ -780,7 +859,13 @@ def _grid(spec: TableSpec, response: Any) -> tuple[list[Row], bool, str | None]:
         )
     grid = (form.get("data") or {}).get("gridData") or {}
     prefix_length = len(spec.name) + 1
-    rows = [{key[prefix_length:]: value for key, value in row.items()} for row in grid.get("rowset") or []]
+    aliases: dict[str, str] = {}
+    rows = []
+    for row in grid.get("rowset") or ():
+        # Rows of a page share their keys: strip the "F0101_" prefix once per key, not per value.
+        for key in row.keys() - aliases.keys():
+            aliases[key] = key[prefix_length:]
+        rows.append(dict(zip(map(aliases.__getitem__, row), row.values(), strict=True)))
     more = bool((grid.get("summary") or {}).get("moreRecords"))
     link = next(
         (entry.get("href") for entry in response.get("links") or [] if entry.get("rel") == "next"),
@@ -866,4 +951,4 @@ def _invoice_result(items: Sequence[CustomerLedgerRow]) -> orch.CustomerInvoiceR
     )
 
 
-__all__ = ["MODELS", "JdeAisHook", "JdeAisSettings", "JdeBusinessError", "JdeDuplicateError"]
+__all__ = ["MODELS", "JdeAisHook", "JdeAisSettings", "JdeBusinessError", "JdeDuplicateError", "TableRead"]

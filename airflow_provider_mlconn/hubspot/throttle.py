@@ -49,6 +49,7 @@ class RollingWindowThrottle:
         self._paused_until = 0.0
         self._foreign = 0  # slots other clients of the portal were seen to use
         self._foreign_until = 0.0
+        self._foreign_sent_at = float("-inf")  # send time of the request that reported them
         self._cond = threading.Condition()
         self.waited_s = 0.0
 
@@ -128,10 +129,14 @@ class RollingWindowThrottle:
             now = self._clock()
             ours = self._in_flight + len(self._done) - bisect_right(self._done, sent_at - self.window_s)
             others = (limit - remaining) - ours
-            if others > 0:
-                current = self._foreign if now < self._foreign_until else 0
-                self._foreign = max(current, others)
+            # The latest count wins (by send time: answers can come back out of order), for at most a
+            # window. Keeping the largest ever seen while answers keep coming never let it fall:
+            # processes loading side by side each saw the others' burst and crawled at a few calls
+            # a second after it.
+            if sent_at >= self._foreign_sent_at:
+                self._foreign = max(others, 0)
                 self._foreign_until = now + self.window_s
+                self._foreign_sent_at = sent_at
 
     def snapshot(self) -> dict[str, float]:
         with self._cond:

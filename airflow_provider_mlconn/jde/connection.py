@@ -42,6 +42,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Rows per data-service page (maxPageSize)",
         "schema": {"type": ["integer", "null"], "default": 500, "minimum": 1},
     },
+    "max_parallel_reads": {
+        "label": "Reads in flight",
+        "description": "Data-service requests one hook keeps in flight at once (1: one after another)",
+        "schema": {"type": ["integer", "null"], "default": 4, "minimum": 1, "maximum": 16},
+    },
     "verify_ssl": {
         "label": "Verify TLS certificate",
         "schema": {"type": ["boolean", "null"], "default": True},
@@ -107,6 +112,9 @@ class JdeAisSettings(BaseModel):
     device_name: str = "airflow-mlconn"
     auth_mode: Literal["token", "basic"] = "token"
     page_size: int = Field(500, ge=1, le=100_000)
+    #: AIS documents no limit; each read in flight holds an AIS thread, an HTML-server thread of the
+    #: session and a database cursor (BEHAVIOR J6), so a sync keeps a few, not as many as it could.
+    max_parallel_reads: int = Field(4, ge=1, le=16)
     verify_ssl: bool = True
     timeout: float = Field(60.0, gt=0)
     server_timezone: str = "UTC"

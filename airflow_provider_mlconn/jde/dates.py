@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,6 +63,18 @@ def parse_ais_date(value: object) -> date | None:
     """An AIS response date (``"20240115"``) -> date; blank/None -> None. Also takes a Julian int."""
     if value is None:
         return None
+    if isinstance(value, str | int):
+        return _parse_ais_date_once(value)
+    return _parse_ais_date(value)
+
+
+@lru_cache(maxsize=8192)
+def _parse_ais_date_once(value: str | int) -> date | None:
+    # Rows repeat the same few thousand dates (stamps, effective dates): parse each once.
+    return _parse_ais_date(value)
+
+
+def _parse_ais_date(value: object) -> date | None:
     if isinstance(value, int):
         return julian_to_date(value)
     text = str(value).strip()

@@ -10,6 +10,7 @@ required. The models know the tables' shape only; what a value means for HubSpot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -17,6 +18,29 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from airflow_provider_mlconn.jde.dates import JdeTimestamp, parse_ais_date
+
+Cleaner = Callable[[Any], Any] | None
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+_CLEANERS_BY_KIND: dict[str, Cleaner] = {
+    "str": _text,
+    "date": parse_ais_date,
+    "decimal": _decimal,
+    "int": None,
+}
+
+
+def _alias(table_name: str, key: Any) -> Any:
+    prefix = f"{table_name}_"
+    return key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
 
 
 class JdeRow(BaseModel):
@@ -31,6 +55,19 @@ class JdeRow(BaseModel):
     table: ClassVar[str]
     table_title: ClassVar[str]
     primary_key: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def wire_cleaners(cls) -> dict[str, tuple[str, Cleaner]]:
+        """Wire key (``AN8`` or ``F0101_AN8``) -> (alias, how its value is cleaned): worked out once
+        per model, not for every value of every row (rows are validated by the hundred thousand)."""
+        cached: dict[str, tuple[str, Cleaner]] | None = cls.__dict__.get("_cleaners")
+        if cached is None:
+            cached = {}
+            for alias, kind in cls.column_kinds().items():
+                entry = (alias, _CLEANERS_BY_KIND[kind])
+                cached[alias] = cached[f"{cls.table}_{alias}"] = entry
+            type.__setattr__(cls, "_cleaners", cached)
+        return cached
 
     @classmethod
     def column_kinds(cls) -> dict[str, str]:
@@ -64,22 +101,20 @@ class JdeRow(BaseModel):
     def _from_wire(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        kinds = cls.column_kinds()
-        prefix = f"{cls.table}_"
+        cleaners = cls.wire_cleaners()
         cleaned: dict[str, Any] = {}
         for key, value in data.items():
-            alias = key[len(prefix) :] if isinstance(key, str) and key.startswith(prefix) else key
-            kind = kinds.get(alias) if isinstance(alias, str) else None
-            if kind is None or value is None:
+            found = cleaners.get(key)
+            if found is None:
+                cleaned[_alias(cls.table, key)] = value
+                continue
+            alias, clean = found
+            if value is None or clean is None:
                 cleaned[alias] = value
-            elif kind == "str":
-                cleaned[alias] = str(value).strip()
-            elif kind == "date":
-                cleaned[alias] = parse_ais_date(value)
-            elif kind == "decimal":
-                cleaned[alias] = value if isinstance(value, Decimal) else Decimal(str(value))
+            elif clean is _text and value.__class__ is str:
+                cleaned[alias] = value.strip()  # most values: no function call for them
             else:
-                cleaned[alias] = value
+                cleaned[alias] = clean(value)
         return cleaned
 
     def key(self) -> tuple[Any, ...]:

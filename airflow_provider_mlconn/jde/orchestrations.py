@@ -29,6 +29,7 @@ DUPLICATE_INVOICE_REFERENCE = "5502"
 DUPLICATE_RECEIPT_NUMBER = "5512"
 DUPLICATE_CREDIT_MEMO_REFERENCE = "5530"
 DUPLICATE_SUPPLIER_INVOICE = "5540"
+RECEIPT_ALREADY_VOIDED = "5551"
 DUPLICATE_CODES = frozenset(
     {
         DUPLICATE_INVOICE_REFERENCE,
@@ -383,6 +384,50 @@ class ReceiptResult(BaseModel):
                     pay_status=str(a["PayStatus"]),
                 )
                 for a in outputs.get("Applications") or []
+            ],
+        )
+
+
+class VoidReceiptInput(_Input):
+    """Void a receipt by its payment id (PYID): JDE marks F03B13/F03B14 void (VDGJ, VRE), adds
+    reversing lines, reopens the documents it paid and voids its unapplied cash."""
+
+    payment_id: int = Field(gt=0)
+    void_date: date | None = None
+    reason: str = Field(min_length=1, max_length=3)
+
+    def to_inputs(self, date_format: str = DEFAULT_DATE_FORMAT) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "PaymentId": str(self.payment_id),
+                "VoidDate": _date(self.void_date, date_format),
+                "VoidReason": self.reason,
+            }
+        )
+
+    def record(self) -> str:
+        return f"void of receipt (payment id) {self.payment_id}"
+
+
+class VoidReceiptResult(BaseModel):
+    """The voided receipt and the documents it reopened (``KCO-DCT-DOC``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payment_id: int
+    receipt_number: str
+    void_date: str
+    reopened: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, Any]) -> VoidReceiptResult:
+        return cls(
+            payment_id=int(outputs["PaymentId"]),
+            receipt_number=str(outputs.get("ReceiptNumber") or ""),
+            void_date=str(outputs.get("VoidDate") or ""),
+            reopened=[
+                f"{d['DocumentCompany']}-{d['DocumentType']}-{d['DocumentNumber']}"
+                for d in outputs.get("ReopenedDocuments") or []
             ],
         )
 

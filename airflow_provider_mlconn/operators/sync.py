@@ -47,7 +47,7 @@ from airflow_provider_mlconn.operators.reporting import (
 )
 from airflow_provider_mlconn.sync import engine
 from airflow_provider_mlconn.sync.errors import WatermarkNotCommitted
-from airflow_provider_mlconn.sync.flow import Flow
+from airflow_provider_mlconn.sync.flow import Flow, RecordStatus
 from airflow_provider_mlconn.sync.registry import get_flow
 from airflow_provider_mlconn.timetables import sync_schedule
 
@@ -181,24 +181,42 @@ class ExtractOperator(_FlowOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = engine.PlanManifest.model_validate(context["ti"].xcom_pull(task_ids=self.plan_task_id))
-        manifest = engine.extract(self.flow, store_from_airflow(), run_info(context), actor(context), plan)
+        manifest = engine.extract(
+            self.flow,
+            store_from_airflow(),
+            run_info(context),
+            actor(context),
+            plan,
+            map_while_extracting=True,
+        )
         self.log.info(
-            "staged %d new, %d changed, %d same; high-water %s",
+            "staged %d new, %d changed, %d same, mapped as staged %s; high-water %s",
             manifest.new,
             manifest.changed,
             manifest.same,
+            manifest.mapped,
             manifest.high_water,
         )
         return manifest.model_dump(mode="json")
 
 
 class MapOperator(_FlowOperator):
-    """Map the run's staged records; mark unchanged and rejected ones."""
+    """Map the run's staged records; mark unchanged and rejected ones.
+
+    The extract maps what it stages as it goes, so a first try maps what it left ``staged``; a
+    later try (a retry, or the task cleared after a mapping fix) maps every record not in the
+    target again.
+    """
 
     def execute(self, context: Any) -> dict[str, Any]:
         info = run_info(context)
+        first_try = int(context["ti"].try_number or 1) <= 1
         manifest = engine.map_records(
-            self.flow, store_from_airflow(), info.ref(self.flow).run_key, actor(context)
+            self.flow,
+            store_from_airflow(),
+            info.ref(self.flow).run_key,
+            actor(context),
+            statuses=(RecordStatus.STAGED,) if first_try else engine.TO_MAP,
         )
         self.log.info("mapping outcome: %s", manifest.counts)
         counts = store_from_airflow().runs.status_counts(manifest.run_key)
@@ -511,7 +529,7 @@ def flow_dag(
     start_date: datetime,
     tags: Sequence[str] = (),
     load_retries: int = 2,
-    load_retry_delay: timedelta = timedelta(minutes=1),
+    load_retry_delay: timedelta | None = None,
     params: Mapping[str, Param] | None = None,
     **dag_kwargs: Any,
 ) -> DAG:
@@ -523,6 +541,8 @@ def flow_dag(
     watermarks), no catchup unless asked; the params form offers a range, window overrides, full
     resync and dry run, plus the flow's own ``params`` (they reach its extract as ``window.options``).
     """
+    if load_retry_delay is None:
+        load_retry_delay = load_retry_delay_setting()
     dag_kwargs.setdefault("max_active_runs", 1)
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("doc_md", f"{flow.description}\n\nEntities:\n\n{flow.describe()}".strip())
@@ -557,6 +577,29 @@ def _warn_not_sent(
         waiting,
         run_key,
     )
+
+
+#: Variable: seconds between a failed load task and its retry, for every flow DAG (default 60).
+LOAD_RETRY_DELAY_VARIABLE = "mlconn_load_retry_delay_seconds"
+
+
+def load_retry_delay_setting() -> timedelta:
+    """The load tasks' retry delay: Variable ``mlconn_load_retry_delay_seconds``, read when the DAG
+    file is parsed (like the schedules), else a minute."""
+    from airflow.sdk import Variable
+
+    text = Variable.get(LOAD_RETRY_DELAY_VARIABLE, default=None)
+    if text in (None, ""):
+        return timedelta(minutes=1)
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(
+            f"Variable {LOAD_RETRY_DELAY_VARIABLE} must be a number of seconds, not {text!r}"
+        ) from None
+    if seconds < 0:
+        raise ValueError(f"Variable {LOAD_RETRY_DELAY_VARIABLE} must not be negative, got {seconds:g}")
+    return timedelta(seconds=seconds)
 
 
 def _first_sentence(text: str) -> str:

@@ -92,6 +92,7 @@ ConfirmFn = Callable[[Sequence[LoadRecord]], Mapping[str, ConfirmOutcome]]
 RefreshFn = Callable[[Sequence[str]], Mapping[str, "Mapping[str, Any] | None"]]
 EchoViewFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 OnWaitFn = Callable[[Sequence[WaitingRecord]], None]
+BatchKeyFn = Callable[[Mapping[str, Any]], "str | None"]
 
 
 def no_prerequisites(record: MappedRecord) -> Iterable[Prerequisite]:
@@ -169,6 +170,10 @@ class Entity:
     - ``on_wait(records)`` is told of records that wait for a prerequisite, with the reason (to
       show it in the source system); its failure is logged, never the load's.
 
+    - ``batch_key(payload)`` names what the target keeps once across records (a contact's e-mail):
+      records with the same key go to the same load batch, so batches loading side by side never
+      race for one target record (None: the record may go to any batch).
+
     ``target`` names the remote system; load tasks run in the pool ``mlconn_<target>`` unless
     ``pool`` says otherwise. ``call_batch_size`` records go to one ``load`` call; one load task
     handles up to ``task_batch_size``; at most ``max_batches`` load tasks per run (they run in
@@ -189,6 +194,7 @@ class Entity:
     echo_of: str | None = None
     echo_view: EchoViewFn | None = None
     on_wait: OnWaitFn | None = None
+    batch_key: BatchKeyFn | None = None
     call_batch_size: int = 100
     task_batch_size: int = 1000
     max_batches: int = 16

@@ -61,5 +61,15 @@ def test_demo_runs_the_syncs_reports_and_leaves_nothing_running(tmp_path):
     assert void.count("credit memo 00001-RM-") == 1 and "posted as" not in void
     again = report.split("== invoices with nothing new: nothing posted: run success")[1].split("\n\n")[0]
     assert "posted as" not in again and "credit memo" not in again
+    receipts = report.split("== payments -> JDE receipts (F03B13, F03B14): run success")[1].split("\n== ")[0]
+    # the six seeded payments that succeeded and the one recorded now; the processing one waits for money
+    assert re.search(r"\n   receipt +7 +7 +0 +0 +0 +0 +0\n", receipts), receipts
+    assert "applied 360.00 to RI" in receipts
+    refund = report.split("== payments after the refund: the receipt voided: run success")[1].split("\n== ")[
+        0
+    ]
+    assert "voided (00001-RI-" in refund and "reopened)" in refund
+    quiet = report.split("== payments with nothing new: nothing posted: run success")[1].split("\n\n")[0]
+    assert re.search(r"\n   receipt +6 +0 +0 +6 +0 +0 +0\n", quiet), quiet
     assert "sandboxes stopped" in report
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before

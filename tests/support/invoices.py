@@ -10,7 +10,12 @@ from typing import Any
 
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
 from airflow_provider_mlconn.jde import query as q
-from airflow_provider_mlconn.jde.models import AccountLedgerRow, CustomerLedgerRow
+from airflow_provider_mlconn.jde.models import (
+    AccountLedgerRow,
+    CustomerLedgerRow,
+    ReceiptDetailRow,
+    ReceiptHeaderRow,
+)
 from tests.conftest import REPO_ROOT
 from tests.support.customers import Sandboxes
 
@@ -21,6 +26,8 @@ GL_DAG = "mlconn_gl_accounts_sync"
 ADJUSTMENT_TYPES = {"discounts": 411, "fees": 413, "taxes": 415}
 FLOW_VARIABLES = (
     "mlconn_watermark__invoices__hubspot",
+    "mlconn_watermark__payments__hubspot",
+    "mlconn_payments",
     "mlconn_watermark__customers__jde",
     "mlconn_watermark__gl_accounts__jde",
     "mlconn_invoices",
@@ -168,3 +175,41 @@ def jde_posts(sandboxes: Sandboxes, orchestration: str = "ORCH_55_CreateCustomer
 
 def money(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+PAYMENTS_DAG = "mlconn_payments_hubspot_to_jde"
+
+
+def record_payment(
+    sandboxes: Sandboxes, invoice_id: str, amount: str, *, status: str = "succeeded", at_ms: int | None = None
+) -> dict[str, Any]:
+    """A payment recorded on an open invoice as a person does in HubSpot ("Record payment")."""
+    body: dict[str, Any] = {"invoice_id": invoice_id, "amount": amount, "status": status}
+    if at_ms is not None:
+        body["at"] = at_ms
+    response = sandboxes.http.post(f"{sandboxes.hubspot.url}/_sandbox/payments", json=body, timeout=30)
+    response.raise_for_status()
+    payment: dict[str, Any] = response.json()
+    return payment
+
+
+def payment_properties(sandboxes: Sandboxes, payment_id: str) -> dict[str, Any]:
+    names = (
+        "hs_initial_amount,hs_latest_status,jde_receipt_number,jde_payment_id,"
+        "jde_sync_status,jde_sync_message"
+    )
+    properties: dict[str, Any] = sandboxes.hubspot_api(
+        "GET", f"/crm/v3/objects/commerce_payments/{payment_id}", properties=names
+    )["properties"]
+    return properties
+
+
+def receipts(receipt_number: str) -> list[ReceiptHeaderRow]:
+    """F03B13 receipts numbered ``receipt_number`` (CKNU), through AIS."""
+    with JdeAisHook() as hook:
+        return list(hook.iter_records(ReceiptHeaderRow, query=q.eq("F03B13.CKNU", receipt_number)))
+
+
+def applications(payment_id: int) -> list[ReceiptDetailRow]:
+    with JdeAisHook() as hook:
+        return list(hook.iter_records(ReceiptDetailRow, query=q.eq("F03B14.PYID", payment_id)))

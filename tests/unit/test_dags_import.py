@@ -41,3 +41,25 @@ def test_every_dag_has_a_description_and_its_forms_take_what_people_pick() -> No
     replay = bag.dags["mlconn_replay"].params
     assert {None, "company", "contact"} <= set(replay.get_param("entity").schema["enum"])  # a select
     assert replay.get_param("statuses").schema["examples"] == ["failed", "rejected", "waiting", "uncertain"]
+
+
+def test_the_load_retry_delay_is_a_variable_of_seconds_read_when_the_dag_is_parsed(monkeypatch) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_mlconn.operators.sync import load_retry_delay_setting
+
+    monkeypatch.delenv("AIRFLOW_VAR_MLCONN_LOAD_RETRY_DELAY_SECONDS", raising=False)
+    assert load_retry_delay_setting() == timedelta(minutes=1)
+    monkeypatch.setenv("AIRFLOW_VAR_MLCONN_LOAD_RETRY_DELAY_SECONDS", "5")
+    assert load_retry_delay_setting() == timedelta(seconds=5)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "mlconn_payments_hubspot_to_jde.py"), safe_mode=False)
+    assert bag.dags["mlconn_payments_hubspot_to_jde"].get_task("receipt.load").retry_delay == timedelta(
+        seconds=5
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_MLCONN_LOAD_RETRY_DELAY_SECONDS", "soon")
+    with pytest.raises(
+        ValueError, match="mlconn_load_retry_delay_seconds must be a number of seconds, not 'soon'"
+    ):
+        load_retry_delay_setting()

@@ -90,6 +90,23 @@ def test_usage_by_other_clients_seen_in_remaining_takes_slots() -> None:
     assert throttle.snapshot()["in_use"] == 0
 
 
+def test_usage_by_other_clients_follows_their_latest_count_and_does_not_ratchet_up() -> None:
+    clock = FakeClock()
+    throttle = RollingWindowThrottle(100, 10.0, clock=clock)
+    burst = throttle.acquire()
+    throttle.observe({"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "39"}, burst)
+    throttle.release()
+    clock.now += 5
+    later = throttle.acquire()
+    # five seconds on, the other app's burst is partly out of the window: 10 of its requests remain
+    throttle.observe({"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "88"}, later)
+    throttle.release()
+    assert throttle.snapshot()["in_use"] == 2 + 10
+    # an older count answered late does not bring the burst back
+    throttle.observe({"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "39"}, burst)
+    assert throttle.snapshot()["in_use"] == 2 + 10
+
+
 def test_our_own_requests_are_not_mistaken_for_other_clients() -> None:
     clock = FakeClock()
     throttle = RollingWindowThrottle(10, 10.0, clock=clock)

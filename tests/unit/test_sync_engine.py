@@ -404,3 +404,48 @@ def test_replay_skips_a_record_superseded_by_a_later_run(sqlite_store, world):
     second.load("contact")
     request = engine.ReplayRequest(flow="superseded", statuses=["rejected"], dry_run=False)
     assert engine.select_replay(flow, sqlite_store, request) == []
+
+
+def test_mapping_while_extracting_maps_each_record_once_and_leaves_the_map_step_nothing(sqlite_store, world):
+    flow = make_toy_flow("mapped_early", world)
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    run.plan = engine.plan_windows(flow, run.info, run.variables, now=NOW)
+    extracted = engine.extract(
+        flow, sqlite_store, run.info, run.actor("extract"), run.plan, map_while_extracting=True
+    )
+    assert extracted.mapped == {"mapped": 8}
+    left = engine.map_records(
+        flow, sqlite_store, run.ref.run_key, run.actor("map"), statuses=(RecordStatus.STAGED,)
+    )
+    assert left.counts == {}
+    record = next(r for r in sqlite_store.records.of_run(run.ref.run_key) if r.key == "P2")
+    assert record.status is RecordStatus.MAPPED
+    assert record.prerequisites  # worked out while mapping: ordering only splits batches
+    [(_, events)] = sqlite_store.audit.history(flow="mapped_early", entity="contact", key="P2")
+    assert [(e.action, e.status.value) for e in events] == [("stage", "staged"), ("map", "mapped")]
+    batches = engine.order_entity(
+        flow, sqlite_store, run.ref, "company", max_map_length=1024, actor=run.actor("company.order")
+    ).batches
+    assert batches == [0]
+    assert run.load("company").loaded == 4
+
+
+def test_records_with_the_same_batch_key_share_a_load_batch(sqlite_store):
+    world = ToyWorld()
+    for number in range(40):
+        world.company(f"C{number:03}", f"Company {number % 7}", T0 + timedelta(seconds=number))
+    flow = with_entity(
+        make_toy_flow("keyed_batches", world, task_batch_size=10, call_batch_size=5),
+        "company",
+        batch_key=lambda payload: payload["name"],
+    )
+    run = Run(flow, sqlite_store, DictVariables(), "run1")
+    batches = run.prepare()["company"]
+    assert len(batches) > 1
+    by_name: dict[str, set[int]] = {}
+    for record in sqlite_store.records.of_run(run.ref.run_key):
+        by_name.setdefault(record.payload["name"], set()).add(record.batch)
+    assert all(len(found) == 1 for found in by_name.values()), by_name
+    for batch in batches:
+        run.load("company", batch=batch)
+    assert sorted(world.posted("company")) == sorted(f"C{n:03}" for n in range(40))

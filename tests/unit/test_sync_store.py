@@ -88,6 +88,62 @@ def test_rotated_keys_still_decrypt_old_payloads(tmp_path, fernet_key):
         PayloadCipher(Fernet.generate_key().decode()).decrypt(token)
 
 
+def test_fernet_tokens_of_earlier_releases_still_decrypt_and_new_tokens_are_sealed(fernet_key):
+    from cryptography.fernet import Fernet
+
+    from airflow_provider_mlconn.sync.crypto import TOKEN_PREFIX
+
+    cipher = PayloadCipher(fernet_key)
+    legacy = Fernet(fernet_key.encode()).encrypt(json.dumps({"email": EMAIL}).encode()).decode()
+    assert cipher.decrypt(legacy) == {"email": EMAIL}
+    token = cipher.encrypt({"email": EMAIL})
+    assert token.startswith(TOKEN_PREFIX)
+    assert EMAIL not in token
+    assert cipher.encrypt({"email": EMAIL}) != token  # a fresh nonce per value
+
+
+def test_a_forked_child_never_seals_with_its_parents_nonces(fernet_key):
+    import os
+
+    from airflow_provider_mlconn.sync.crypto import _NONCES
+
+    _NONCES.take()  # the parent's pool is filled
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, _NONCES.take())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 12)
+    assert from_child != _NONCES.take()
+    assert all(from_child != _NONCES.take() for _ in range(4096))
+
+
+def test_payload_hashes_are_those_of_earlier_releases_whatever_the_values(fernet_key):
+    import hashlib
+    import hmac
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    cipher = PayloadCipher(fernet_key)
+    key = hashlib.sha256(b"mlconn payload hash\x00" + fernet_key.encode()).digest()
+    payloads = [
+        {"name": "Zürich AG", "n": 1, "ok": True, "none": None, "list": [1, "two"]},
+        {"tiny": 1e-05, "big": 1e16, "plain": 12.5, "limit": 0.0001, "text": "e-mail 3e5"},
+        {
+            "amount": Decimal("12.50"),
+            "day": date(2026, 1, 2),
+            "at": datetime(2026, 1, 2, tzinfo=timezone.utc),
+        },
+        {"huge": 2**70, "controls": 'tab\tquote"\u2028\x01'},
+    ]
+    for payload in payloads:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        if "at" in payload:
+            text = text.replace("2026-01-02 00:00:00+00:00", "2026-01-02T00:00:00+00:00")
+        assert cipher.digest(payload) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest(), payload
+
+
 def test_migrations_run_once_on_first_use_and_opening_again_is_a_no_op(tmp_path, fernet_key):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     first = Store(url, PayloadCipher(fernet_key))
@@ -270,3 +326,29 @@ def test_rejection_reason_from_a_load_keeps_the_record_out_of_retries(sqlite_sto
     )
     assert manifest.rejected == 1
     assert json.loads(json.dumps(sqlite_store.runs.status_counts(run.run_key))) == {"rejected": 1}
+
+
+def test_bulk_writes_store_times_as_sqlalchemy_does(sqlite_store):
+    from datetime import datetime, timezone
+
+    from airflow_provider_mlconn.sync.schema import runs
+    from airflow_provider_mlconn.sync.store.bulk import insert_rows
+
+    on_the_second = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    columns = ("run_key", "flow", "dag_id", "run_id", "created_at", "updated_at")
+    with sqlite_store.engine.begin() as connection:
+        insert_rows(connection, runs, columns, [("bulk", "f", "d", "r", on_the_second, on_the_second)])
+        connection.execute(
+            runs.insert().values(
+                run_key="core",
+                flow="f",
+                dag_id="d",
+                run_id="r2",
+                created_at=on_the_second,
+                updated_at=on_the_second,
+            )
+        )
+    with sqlite_store.engine.connect() as connection:
+        raw = dict(connection.exec_driver_sql("SELECT run_key, created_at FROM mlconn_runs").all())
+        assert raw["bulk"] == raw["core"] == "2026-01-02 03:04:05.000000"
+    assert sqlite_store.runs.get("bulk").created_at == on_the_second

@@ -25,7 +25,13 @@ from airflow_provider_mlconn.sync.engine.manifests import (
     PlanManifest,
     RunInfo,
 )
-from airflow_provider_mlconn.sync.engine.mapping import TO_MAP, map_one, map_records, preview_mapping
+from airflow_provider_mlconn.sync.engine.mapping import (
+    TO_MAP,
+    map_one,
+    map_records,
+    map_staged,
+    preview_mapping,
+)
 from airflow_provider_mlconn.sync.engine.order import order_entity, prerequisites_of, reopen_relinked
 from airflow_provider_mlconn.sync.engine.plan import full_read_variable, plan_windows, read_watermark
 from airflow_provider_mlconn.sync.engine.replay import (
@@ -62,6 +68,7 @@ __all__ = [
     "load_claimed",
     "map_one",
     "map_records",
+    "map_staged",
     "order_entity",
     "plan_windows",
     "prerequisites_of",

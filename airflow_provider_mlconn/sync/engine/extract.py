@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_mlconn.sync.engine.manifests import ExtractManifest, PlanManifest, RunInfo
+from airflow_provider_mlconn.sync.engine.mapping import map_staged
 from airflow_provider_mlconn.sync.errors import CallableContractError
 from airflow_provider_mlconn.sync.flow import Entity, Flow
 from airflow_provider_mlconn.sync.records import Prerequisite
@@ -17,15 +20,46 @@ from airflow_provider_mlconn.sync.watermarks import Window
 log = logging.getLogger(__name__)
 
 
-def extract(flow: Flow, store: Store, run: RunInfo, actor: Actor, plan: PlanManifest) -> ExtractManifest:
+def extract(
+    flow: Flow,
+    store: Store,
+    run: RunInfo,
+    actor: Actor,
+    plan: PlanManifest,
+    *,
+    map_while_extracting: bool = False,
+) -> ExtractManifest:
     """Stream each stream's window into the store, take over waiting records whose wait may be
-    over; returns counts, the high-water marks and the entities the run read completely."""
+    over; returns counts, the high-water marks and the entities the run read completely.
+
+    With ``map_while_extracting`` each chunk is mapped as soon as it is staged (while the source's
+    next pages are on their way), and the map step only maps what is left ``staged``.
+    """
     ref = run.ref(flow)
     store.runs.ensure(ref)
     store.runs.update(ref.run_key, windows=plan.windows)
     high_water: dict[str, str | None] = {}
     skipped: list[str] = []
-    writer = store.staging_writer(ref, actor, entities=[e.name for e in flow.entities])
+    mapped: Counter[str] = Counter()
+    mapping_stopped: list[Exception] = []
+
+    def map_chunk(ids: Sequence[int]) -> None:
+        if mapping_stopped:
+            return
+        try:
+            mapped.update(map_staged(flow, store, ids, actor))
+        except Exception as error:
+            # A mapping that crashes is the map step's failure to report, not the extract's:
+            # what is left staged is mapped there, and the run stops at map as it always did.
+            mapping_stopped.append(error)
+            log.warning("mapping while extracting stopped (%s); the map step maps the rest", error)
+
+    writer = store.staging_writer(
+        ref,
+        actor,
+        entities=[e.name for e in flow.entities],
+        after_flush=map_chunk if map_while_extracting else None,
+    )
     for stream in flow.streams:
         window = replace(Window.from_manifest(plan.windows[stream.name]), options=plan.options)
         if window.empty:
@@ -66,6 +100,7 @@ def extract(flow: Flow, store: Store, run: RunInfo, actor: Actor, plan: PlanMani
         adopted=adopted,
         expired=expired,
         complete=complete,
+        mapped=dict(mapped),
     )
 
 

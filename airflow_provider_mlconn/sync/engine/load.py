@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_mlconn.sync.engine.manifests import LoadManifest
 from airflow_provider_mlconn.sync.errors import CallableContractError, LoadBlocked, LoadIncomplete
 from airflow_provider_mlconn.sync.flow import Entity, Flow
-from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Verdict, readiness
+from airflow_provider_mlconn.sync.ordering import PrerequisiteState, Readiness, Verdict, readiness
 from airflow_provider_mlconn.sync.records import (
     PENDING_LOAD,
     Absent,
@@ -109,7 +110,8 @@ def load_claimed(
 
     While one call runs, a helper thread reads the next chunk and checks its prerequisites (store
     reads only; prerequisites belong to other entities, which this call does not write), so the
-    target is not kept waiting for the store between calls.
+    target is not kept waiting for the store between calls; it starts with the call and ends
+    before the call's outcomes are saved.
     """
     chunks = store.records.iter(
         claim_token=token, entity=entity.name, statuses=PENDING_LOAD, chunk_size=entity.call_batch_size
@@ -124,10 +126,10 @@ def load_claimed(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
         upcoming = prefetcher.submit(prepare)
         while (prepared := upcoming.result()) is not None:
-            upcoming = prefetcher.submit(prepare)
             if consecutive_errors >= MAX_CONSECUTIVE_CALL_ERRORS:
                 manifest.not_attempted += len(prepared.chunk)
                 manifest.retriable_failures += len(prepared.chunk)
+                upcoming = prefetcher.submit(prepare)
                 continue
             call = _Call(flow, entity, manifest, digest=store.cipher.digest)
             call.outcomes.extend(prepared.held_back)
@@ -140,11 +142,25 @@ def load_claimed(
             )
             if to_send and entity.write is WriteMode.CREATE_ONCE:
                 store.journal.note_sent(flow.name, entity.name, [(r.key, r.id) for r, _ in to_send], actor)
+                call.noted.update(r.key for r, _ in to_send)
+            # The next chunk is read while this call waits for the target, and is ready before this
+            # thread writes the outcomes: two threads busy on the store at once only trade the GIL
+            # (each SQLite step gives it up and waits to get it back).
+            upcoming = prefetcher.submit(prepare)
             raised = call.send(to_send)
             consecutive_errors = consecutive_errors + 1 if raised else 0
+            wait_for(upcoming)
             store.claims.save_outcomes(
                 token, call.outcomes, actor, action=action, journal=call.settlement(), wait=wait
             )
+
+
+def wait_for(future: Future[Any]) -> None:
+    """Until ``future`` is done (its error, if any, is raised where its result is taken)."""
+    futures_wait([future])
+
+
+_NOTHING_NEEDED = Readiness(remote_ids={}, reason=None)
 
 
 @dataclass(frozen=True)
@@ -193,7 +209,11 @@ def _prepare_chunk(flow: Flow, entity: Entity, store: Store, chunk: list[StoredR
     ready: list[tuple[StoredRecord, LoadRecord]] = []
     for record in chunk:
         described = {p.describe(flow.name): p for p in record.prerequisites}
-        verdict = readiness({text: states[(record.run_key, p)] for text, p in described.items()})
+        verdict = (
+            readiness({text: states[(record.run_key, p)] for text, p in described.items()})
+            if described
+            else _NOTHING_NEEDED
+        )
         if verdict.verdict is Verdict.HOLD:
             held_back.append(
                 OutcomeRow(record.id, RecordStatus.FAILED, attempted=False, error=verdict.reason)
@@ -237,11 +257,16 @@ class _Call:
         self.outcomes: list[OutcomeRow] = []
         self.known: set[str] = set()
         self.uncertain: dict[str, tuple[int, str]] = {}
+        #: Keys with a journal note when the chunk was read, and keys this call noted as sent:
+        #: the only notes its outcomes settle.
+        self.journaled: set[str] = set()
+        self.noted: set[str] = set()
 
     def confirm(
         self, ready: list[tuple[StoredRecord, LoadRecord]], journal: Mapping[str, JournalEntry]
     ) -> list[tuple[StoredRecord, LoadRecord]]:
         """Look up the records whose earlier write has no known outcome; returns what to send."""
+        self.journaled.update(journal)
         doubtful = [(record, item) for record, item in ready if record.key in journal]
         to_send = [(record, item) for record, item in ready if record.key not in journal]
         if not doubtful:
@@ -388,10 +413,12 @@ class _Call:
         return tuple(rows)
 
     def settlement(self) -> JournalSettlement:
+        """What the outcomes settle in the journal: the notes of keys that had one (no statement for
+        the common case of none; a note another worker makes meanwhile is not ours to drop)."""
         return JournalSettlement(
             flow=self.flow.name,
             entity=self.entity.name,
-            known=frozenset(self.known),
+            known=frozenset(self.known & (self.journaled | self.noted)),
             uncertain=dict(self.uncertain),
         )
 

@@ -72,6 +72,8 @@ class ExtractManifest(BaseModel):
     expired: int = 0
     #: Entities whose every source key this run staged (a full read): deletions can be found.
     complete: list[str] = Field(default_factory=list)
+    #: Records mapped as they were staged, per status (``map_while_extracting``).
+    mapped: dict[str, int] = Field(default_factory=dict)
 
 
 class MapManifest(BaseModel):

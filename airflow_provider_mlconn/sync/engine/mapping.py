@@ -4,13 +4,14 @@ no call."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_mlconn.sync.engine.manifests import MapManifest
+from airflow_provider_mlconn.sync.engine.order import declared_prerequisites
 from airflow_provider_mlconn.sync.errors import CallableContractError
-from airflow_provider_mlconn.sync.flow import Entity, Flow
-from airflow_provider_mlconn.sync.records import Operation, RecordStatus, Rejection
+from airflow_provider_mlconn.sync.flow import Entity, Flow, no_prerequisites
+from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus, Rejection
 from airflow_provider_mlconn.sync.store import Actor, MappingResult, Store, StoredRecord
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,36 @@ def map_records(
     *,
     claim_token: str | None = None,
     action: str = "map",
+    statuses: Sequence[RecordStatus] = TO_MAP,
 ) -> MapManifest:
     """Map the run's records not in the target yet; mark ``unchanged`` what equals the last load
     and what is our own write read back from the other side (``echo_of``).
 
     With ``claim_token`` (replay) it maps the claimed records instead, whatever their run;
-    ``run_key`` then only labels the manifest.
+    ``run_key`` then only labels the manifest. ``statuses`` narrows what is (re)mapped: the map
+    task's first try takes only what the extract left ``staged`` (it maps as it stages).
     """
+    chunks = store.records.iter(
+        run_key=None if claim_token else run_key, statuses=statuses, claim_token=claim_token
+    )
+    counts, echoes = _map_chunks(flow, store, chunks, actor, action)
+    return MapManifest(run_key=run_key, counts=counts, echoes=echoes)
+
+
+def map_staged(flow: Flow, store: Store, ids: Sequence[int], actor: Actor) -> dict[str, int]:
+    """Map records just staged (``ids``), as the map step would; returns counts per status."""
+    counts, _ = _map_chunks(
+        flow, store, store.records.iter(ids=ids, statuses=(RecordStatus.STAGED,)), actor, "map"
+    )
+    return counts
+
+
+def _map_chunks(
+    flow: Flow, store: Store, chunks: Iterable[list[StoredRecord]], actor: Actor, action: str
+) -> tuple[dict[str, int], int]:
     counts: dict[str, int] = {}
     echoes = 0
-    for chunk in store.records.iter(
-        run_key=None if claim_token else run_key, statuses=TO_MAP, claim_token=claim_token
-    ):
+    for chunk in chunks:
         results, echo_hashes = _map_chunk(flow, store, chunk)
         store.records.save_mapping(results, actor, action=action)
         for entity_name, hashes in echo_hashes.items():
@@ -56,7 +75,7 @@ def map_records(
             counts[result.status.value] = counts.get(result.status.value, 0) + 1
     if echoes:
         log.info("%d records are our own writes read back (echoes): no call", echoes)
-    return MapManifest(run_key=run_key, counts=counts, echoes=echoes)
+    return counts, echoes
 
 
 def preview_mapping(flow: Flow, store: Store, records: Sequence[StoredRecord]) -> list[MappingResult]:
@@ -143,10 +162,29 @@ def _map_chunk(
             continue
         results.append(
             MappingResult(
-                record.id, RecordStatus.MAPPED, record.attempts, payload=mapped, payload_hash=digest
+                record.id,
+                RecordStatus.MAPPED,
+                record.attempts,
+                payload=mapped,
+                payload_hash=digest,
+                prerequisites=_prerequisites(flow, entity, record, mapped),
             )
         )
     return results, echoes
+
+
+def _prerequisites(
+    flow: Flow, entity: Entity, record: StoredRecord, payload: Mapping[str, Any]
+) -> tuple[Prerequisite, ...] | None:
+    """The record's prerequisites, worked out while source and payload are at hand, so ordering
+    is a matter of batches; None (worked out by ``order``) when the entity has none or declares
+    them wrongly: that error belongs to the entity's order task, not to every entity's map."""
+    if entity.prerequisites is no_prerequisites:
+        return None
+    try:
+        return tuple(declared_prerequisites(flow, entity, record.key, record.source, payload))
+    except CallableContractError:
+        return None
 
 
 def _echo_note(entity: Entity, store: Store, record: StoredRecord, written: Mapping[str, Any]) -> str | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from airflow_provider_mlconn.sync.engine.manifests import OrderManifest
 from airflow_provider_mlconn.sync.errors import CallableContractError
-from airflow_provider_mlconn.sync.flow import Entity, Flow
+from airflow_provider_mlconn.sync.flow import Entity, Flow, no_prerequisites
 from airflow_provider_mlconn.sync.ordering import readiness
 from airflow_provider_mlconn.sync.records import (
     PENDING_LOAD,
@@ -33,7 +35,7 @@ def order_entity(
     actor: Actor,
     complete: Sequence[str] = (),
 ) -> OrderManifest:
-    """Record prerequisites and split the entity's pending records into load batches.
+    """Split the entity's pending records into load batches (by id ranges: one statement each).
 
     Runs after the entities it depends on loaded. First, when the run read the entity completely
     (``complete``) and the entity has a deletion rule, keys the target holds and the source no
@@ -47,23 +49,48 @@ def order_entity(
     if entity.delete is not None and entity.name in complete:
         manifest.deletions = stage_deletions(flow, store, run, entity, actor)
     manifest.relinked = reopen_relinked(flow, store, run.run_key, entity, actor)
-    pending = store.records.count(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD)
-    if pending == 0:
+    pending = store.records.ids_to_order(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD)
+    if not pending:
         return manifest
-    batches = min(math.ceil(pending / entity.task_batch_size), entity.max_batches, max_map_length)
-    per_batch = math.ceil(pending / batches)
-    ordinal = 0
-    used: set[int] = set()
-    for chunk in store.records.iter(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD):
-        plan = []
-        for record in chunk:
-            batch = min(ordinal // per_batch, batches - 1)
-            plan.append((record.id, batch, prerequisites_of(flow, entity, record)))
-            used.add(batch)
-            ordinal += 1
-        store.records.save_order(plan)
-    manifest.batches = sorted(used)
+    if entity.prerequisites is not no_prerequisites:
+        # The map step works prerequisites out; records mapped by an earlier release (or by hand)
+        # get them here.
+        missing = [record_id for record_id, known in pending if not known]
+        for chunk in store.records.iter(ids=missing, statuses=PENDING_LOAD):
+            store.records.save_order([(r.id, 0, prerequisites_of(flow, entity, r)) for r in chunk])
+    count = len(pending)
+    batches = min(math.ceil(count / entity.task_batch_size), entity.max_batches, max_map_length)
+    if entity.batch_key is not None and batches > 1:
+        manifest.batches = _batches_by_key(store, run, entity, batches)
+        return manifest
+    per_batch = math.ceil(count / batches)
+    ranges = [
+        (batch, pending[start][0], pending[min(start + per_batch, count) - 1][0])
+        for batch, start in enumerate(range(0, count, per_batch))
+    ]
+    store.records.set_batches(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD, ranges=ranges)
+    manifest.batches = [batch for batch, _, _ in ranges]
     return manifest
+
+
+def _batches_by_key(store: Store, run: RunRef, entity: Entity, batches: int) -> list[int]:
+    """Batches by ``entity.batch_key``: one key's records share a batch (a stable hash of the key);
+    records without a key fill the batches in turn."""
+    assert entity.batch_key is not None
+    used: set[int] = set()
+    turn = 0
+    for chunk in store.records.iter(run_key=run.run_key, entity=entity.name, statuses=PENDING_LOAD):
+        plan: list[tuple[int, int, Sequence[Prerequisite] | None]] = []
+        for record in chunk:
+            key = entity.batch_key(record.payload or {}) if record.operation is Operation.WRITE else None
+            if key:
+                batch = zlib.crc32(key.encode()) % batches
+            else:
+                batch, turn = turn % batches, turn + 1
+            plan.append((record.id, batch, None))
+            used.add(batch)
+        store.records.save_order(plan)
+    return sorted(used)
 
 
 def stage_deletions(flow: Flow, store: Store, run: RunRef, entity: Entity, actor: Actor) -> int:
@@ -123,6 +150,7 @@ def reopen_relinked(flow: Flow, store: Store, run_key: str, entity: Entity, acto
                         payload=record.payload,
                         payload_hash=record.payload_hash,
                         error="; ".join(moved),
+                        prerequisites=tuple(wanted[record.id]),
                     )
                 )
         store.records.save_mapping(results, actor, action="relink")
@@ -140,17 +168,24 @@ def prerequisites_of(flow: Flow, entity: Entity, record: StoredRecord) -> list[P
         raise CallableContractError(
             f"{record.entity} {record.key} is {record.status.value} without a payload"
         )
-    declared = entity.prerequisites(MappedRecord(record.entity, record.key, record.source, record.payload))
+    return declared_prerequisites(flow, entity, record.key, record.source, record.payload)
+
+
+def declared_prerequisites(
+    flow: Flow, entity: Entity, key: str, source: Mapping[str, Any], payload: Mapping[str, Any]
+) -> list[Prerequisite]:
+    """``entity.prerequisites`` of one mapped record, checked against the entity's ``depends_on``."""
+    declared = entity.prerequisites(MappedRecord(entity.name, key, source, payload))
     prerequisites = []
     for prerequisite in declared or ():
         if not isinstance(prerequisite, Prerequisite):
             raise CallableContractError(
-                f"entity {entity.name}: prerequisites() for {record.key} gave {prerequisite!r}; expected "
+                f"entity {entity.name}: prerequisites() for {key} gave {prerequisite!r}; expected "
                 "Prerequisite(entity, key)"
             )
         if prerequisite.flow in (None, flow.name) and prerequisite.entity not in entity.depends_on:
             raise CallableContractError(
-                f"flow {flow.name}: {record.entity} {record.key} needs {prerequisite.entity} "
+                f"flow {flow.name}: {entity.name} {key} needs {prerequisite.entity} "
                 f"{prerequisite.key}, but entity {entity.name} does not declare depends_on "
                 f"{prerequisite.entity!r} (so its records may load first)"
             )

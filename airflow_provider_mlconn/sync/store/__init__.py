@@ -21,7 +21,7 @@ ids, statuses and hashes are clear so they can be queried.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
@@ -117,9 +117,17 @@ class Store:
         return self.db.engine
 
     def staging_writer(
-        self, run: RunRef, actor: Actor, *, entities: Iterable[str], chunk_size: int = CHUNK
+        self,
+        run: RunRef,
+        actor: Actor,
+        *,
+        entities: Iterable[str],
+        chunk_size: int = CHUNK,
+        after_flush: Callable[[Sequence[int]], None] | None = None,
     ) -> StagingWriter:
-        return self.staging.writer(run, actor, entities=entities, chunk_size=chunk_size)
+        return self.staging.writer(
+            run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush
+        )
 
     def dispose(self) -> None:
         self.db.dispose()

@@ -22,13 +22,29 @@ from sqlalchemy.engine import Connection
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import PENDING_LOAD, RecordStatus
 from airflow_provider_mlconn.sync.schema import records
+from airflow_provider_mlconn.sync.store.bulk import update_rows
 from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
-from airflow_provider_mlconn.sync.store.events import append_events, event_row
+from airflow_provider_mlconn.sync.store.events import EventBatch
 from airflow_provider_mlconn.sync.store.id_map import deleted_marker, upsert_entries
 from airflow_provider_mlconn.sync.store.journal import WriteJournal
-from airflow_provider_mlconn.sync.store.rows import Actor, OutcomeRow
+from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, OutcomeRow
 
 log = logging.getLogger(__name__)
+
+#: What saving a load outcome sets on its record (the claim columns are cleared: it is given back).
+_OUTCOME_COLUMNS = (
+    "status",
+    "attempts",
+    "remote_id",
+    "change",
+    "error",
+    "waiting_since",
+    "claim_token",
+    "claim_owner",
+    "claimed_at",
+    "updated_at",
+    *ACTOR_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -163,7 +179,10 @@ class Claims:
             waits = _waiting_since(
                 connection, [held[o.record_id] for o in saved if o.status is RecordStatus.WAITING]
             )
-            updates, events, id_rows = [], [], []
+            touched = (now, *actor.values())
+            updates = []
+            events = EventBatch(action=action, actor=actor, at=now)
+            id_rows: list[dict[str, Any]] = []
             for outcome in saved:
                 row = held[outcome.record_id]
                 status, error = outcome.status, outcome.error
@@ -177,29 +196,28 @@ class Claims:
                 attempts = row.attempts + (1 if outcome.attempted else 0)
                 error_token = None if error is None else self._cipher.encrypt(error)
                 updates.append(
-                    {
-                        "record_id": outcome.record_id,
-                        "new_status": status.value,
-                        "new_attempts": attempts,
-                        "new_remote_id": outcome.remote_id,
-                        "new_change": outcome.change,
-                        "new_error": error_token,
-                        "new_waiting_since": waiting_since,
-                    }
-                )
-                events.append(
-                    event_row(
+                    (
+                        status.value,
+                        attempts,
+                        outcome.remote_id,
+                        outcome.change,
+                        error_token,
+                        waiting_since,
+                        None,
+                        None,
+                        None,
+                        *touched,
                         outcome.record_id,
-                        action=action,
-                        status=status,
-                        attempt=attempts,
-                        actor=actor,
-                        at=now,
-                        payload_hash=row.payload_hash,
-                        remote_id=outcome.remote_id,
-                        change=outcome.change,
-                        error=error_token,
                     )
+                )
+                events.add(
+                    outcome.record_id,
+                    status,
+                    attempts,
+                    payload_hash=row.payload_hash,
+                    remote_id=outcome.remote_id,
+                    change=outcome.change,
+                    error=error_token,
                 )
                 if status is RecordStatus.LOADED and outcome.remote_id is not None:
                     id_rows.append(
@@ -232,27 +250,10 @@ class Claims:
                         }
                         for entity, key, remote_id, digest in outcome.also
                     )
-            if updates:
-                connection.execute(
-                    records.update()
-                    .where(records.c.id == sa.bindparam("record_id"))
-                    .values(
-                        status=sa.bindparam("new_status"),
-                        attempts=sa.bindparam("new_attempts"),
-                        remote_id=sa.bindparam("new_remote_id"),
-                        change=sa.bindparam("new_change"),
-                        error=sa.bindparam("new_error"),
-                        waiting_since=sa.bindparam("new_waiting_since"),
-                        claim_token=None,
-                        claim_owner=None,
-                        claimed_at=None,
-                        updated_at=now,
-                        **actor.columns(),
-                    ),
-                    updates,
-                )
+            # The claim is given back with the outcome: one statement per record does both.
+            update_rows(connection, records, _OUTCOME_COLUMNS, updates)
             upsert_entries(connection, id_rows)
-            append_events(connection, events)
+            events.write(connection)
             if journal is not None:
                 self._journal.settle(
                     connection,

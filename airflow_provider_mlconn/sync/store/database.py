@@ -26,6 +26,8 @@ T = TypeVar("T")
 UTC = timezone.utc
 #: Rows per IN list and per statement batch.
 CHUNK = 500
+#: Execution option of the connections ``Database.read`` hands out.
+_READ_ONLY = "mlconn_read_only"
 
 
 def utcnow() -> datetime:
@@ -65,8 +67,9 @@ class Database:
         raise AssertionError("unreachable")
 
     def read(self) -> Any:
-        """A connection for reads (``with db.read() as connection``)."""
-        return self.engine.connect()
+        """A connection for reads (``with db.read() as connection``): on SQLite a deferred
+        transaction, a snapshot that neither waits for nor holds up the writers (WAL)."""
+        return self.engine.connect().execution_options(**{_READ_ONLY: True})
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -97,11 +100,16 @@ def _create_engine(url: str, *, busy_timeout: float) -> Engine:
 
         @sa_event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = connection.get_execution_options().get(_READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        options: dict[str, Any] = {}
+        if parsed.get_driver_name() == "psycopg2":
+            # The store's bulk writes are executemany: batched statements, not a round trip per row.
+            options["executemany_mode"] = "values_plus_batch"
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, **options)
     raise StoreConfigurationError(
         f"the store supports SQLite and PostgreSQL URLs, not {backend!r} ({parsed.render_as_string()})"
     )

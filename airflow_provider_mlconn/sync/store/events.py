@@ -11,7 +11,63 @@ from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.records import RecordStatus
 from airflow_provider_mlconn.sync.schema import record_events
+from airflow_provider_mlconn.sync.store.bulk import insert_rows
 from airflow_provider_mlconn.sync.store.rows import Actor
+
+EVENT_COLUMNS = (
+    "record_id",
+    "at",
+    "action",
+    "status",
+    "attempt",
+    "remote_id",
+    "change",
+    "error",
+    "payload_hash",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "try_number",
+    "map_index",
+)
+
+
+class EventBatch:
+    """The events of one step of many records: same action, actor and time, one row per record."""
+
+    def __init__(self, *, action: str, actor: Actor, at: datetime) -> None:
+        self._head = (at, action)
+        self._actor = (actor.dag_id, actor.run_id, actor.task_id, actor.try_number, actor.map_index)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(
+        self,
+        record_id: int,
+        status: RecordStatus,
+        attempt: int,
+        *,
+        payload_hash: str | None = None,
+        remote_id: str | None = None,
+        change: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """One record's event; ``error`` is already encrypted."""
+        self.rows.append(
+            (
+                record_id,
+                *self._head,
+                status.value,
+                attempt,
+                remote_id,
+                change,
+                error,
+                payload_hash,
+                *self._actor,
+            )
+        )
+
+    def write(self, connection: Connection) -> None:
+        insert_rows(connection, record_events, EVENT_COLUMNS, self.rows)
 
 
 def event_row(
@@ -43,8 +99,9 @@ def event_row(
 
 
 def append_events(connection: Connection, events: Sequence[dict[str, Any]]) -> None:
-    if events:
-        connection.execute(record_events.insert(), list(events))
+    insert_rows(
+        connection, record_events, EVENT_COLUMNS, [tuple(e[c] for c in EVENT_COLUMNS) for e in events]
+    )
 
 
 def actor_text(row: sa.RowMapping) -> str:

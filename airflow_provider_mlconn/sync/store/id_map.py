@@ -8,13 +8,24 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.schema import id_map
+from airflow_provider_mlconn.sync.store.bulk import upsert_rows
 from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.rows import IdMapEntry
+
+_ENTRY_UPDATED = (
+    "remote_id",
+    "last_loaded_hash",
+    "last_record_id",
+    "last_run_key",
+    "last_links",
+    "deleted_at",
+    "loaded_at",
+)
+#: An entry's columns as ``upsert_entries`` writes them (created_at and loaded_at last).
+_ENTRY_COLUMNS = ("flow", "entity", "source_key", *_ENTRY_UPDATED[:-1], "created_at", "loaded_at")
 
 
 class IdMap:
@@ -127,25 +138,22 @@ def upsert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    for row in rows:
-        row.setdefault("created_at", now)
-        row.setdefault("loaded_at", now)
-    dialect = pg_dialect if connection.dialect.name == "postgresql" else sqlite_dialect
-    statement = dialect.insert(id_map)
-    statement = statement.on_conflict_do_update(
-        index_elements=[id_map.c.flow, id_map.c.entity, id_map.c.source_key],
-        set_={
-            "remote_id": statement.excluded.remote_id,
-            "last_loaded_hash": statement.excluded.last_loaded_hash,
-            "last_record_id": statement.excluded.last_record_id,
-            "last_run_key": statement.excluded.last_run_key,
-            "loaded_at": statement.excluded.loaded_at,
-            "last_links": statement.excluded.last_links,
-            "deleted_at": statement.excluded.deleted_at,
-        },
-        where=id_map.c.last_record_id <= statement.excluded.last_record_id,
+    upsert_rows(
+        connection,
+        id_map,
+        _ENTRY_COLUMNS,
+        [
+            (
+                *(row[name] for name in _ENTRY_COLUMNS[:-2]),
+                row.get("created_at", now),
+                row.get("loaded_at", now),
+            )
+            for row in rows
+        ],
+        conflict=("flow", "entity", "source_key"),
+        update=_ENTRY_UPDATED,
+        only_if=f"{id_map.name}.last_record_id <= excluded.last_record_id",
     )
-    connection.execute(statement, rows)
 
 
 def deleted_marker(at: datetime) -> dict[str, Any]:

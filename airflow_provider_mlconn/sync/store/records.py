@@ -13,15 +13,33 @@ from sqlalchemy.engine import Connection
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus
 from airflow_provider_mlconn.sync.schema import records
+from airflow_provider_mlconn.sync.store.bulk import update_rows
 from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
-from airflow_provider_mlconn.sync.store.events import actor_text, append_events, event_row
-from airflow_provider_mlconn.sync.store.rows import Actor, MappingResult, StoredRecord
+from airflow_provider_mlconn.sync.store.events import EventBatch, actor_text, append_events, event_row
+from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, MappingResult, Sealed, StoredRecord
 
 
-def prerequisites_json(prerequisites: Sequence[Prerequisite]) -> str | None:
-    if not prerequisites:
+def prerequisites_json(prerequisites: Sequence[Prerequisite] | None) -> str | None:
+    """The stored form of a record's prerequisites: ``[]`` for none, NULL when not worked out."""
+    if prerequisites is None:
         return None
     return json.dumps([p.to_json() for p in prerequisites])
+
+
+#: What the map step saves on a record: its verdict, payload and prerequisites; the later steps'
+#: columns are cleared (a record mapped again is ordered and loaded anew).
+_MAPPING_COLUMNS = (
+    "status",
+    "mapped_payload",
+    "payload_hash",
+    "remote_id",
+    "error",
+    "prerequisites",
+    "change",
+    "batch",
+    "updated_at",
+    *ACTOR_COLUMNS,
+)
 
 
 class RecordTable:
@@ -101,6 +119,52 @@ class RecordTable:
         with self._db.read() as connection:
             return int(connection.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one())
 
+    def ids_to_order(
+        self, *, run_key: str, entity: str, statuses: Sequence[RecordStatus]
+    ) -> list[tuple[int, bool]]:
+        """The ids of the run's records of ``entity`` in ``statuses``, in id order, each with whether
+        its prerequisites are worked out."""
+        query = (
+            sa.select(records.c.id, records.c.prerequisites.is_not(None))
+            .where(
+                records.c.run_key == run_key,
+                records.c.entity == entity,
+                records.c.status.in_([s.value for s in statuses]),
+            )
+            .order_by(records.c.id)
+        )
+        with self._db.read() as connection:
+            return [(record_id, bool(known)) for record_id, known in connection.execute(query)]
+
+    def set_batches(
+        self,
+        *,
+        run_key: str,
+        entity: str,
+        statuses: Sequence[RecordStatus],
+        ranges: Sequence[tuple[int, int, int]],
+    ) -> None:
+        """Put the records in ``statuses`` with ids from ``first`` to ``last`` in ``batch``, for each
+        ``(batch, first, last)``: one statement per batch."""
+        if not ranges:
+            return
+        wanted = [s.value for s in statuses]
+
+        def work(connection: Connection) -> None:
+            for batch, first, last in ranges:
+                connection.execute(
+                    records.update()
+                    .where(
+                        records.c.run_key == run_key,
+                        records.c.entity == entity,
+                        records.c.status.in_(wanted),
+                        records.c.id.between(first, last),
+                    )
+                    .values(batch=batch)
+                )
+
+        self._db.write(work)
+
     def keys_of_run(self, run_key: str, entity: str) -> set[str]:
         """Every source key the run holds for ``entity``."""
         with self._db.read() as connection:
@@ -113,6 +177,7 @@ class RecordTable:
             )
 
     def decrypt(self, row: sa.RowMapping) -> StoredRecord:
+        """The record of a row (its texts are decrypted when first read)."""
         prerequisites = json.loads(row["prerequisites"]) if row["prerequisites"] else []
         return StoredRecord(
             id=row["id"],
@@ -120,19 +185,17 @@ class RecordTable:
             flow=row["flow"],
             entity=row["entity"],
             key=row["source_key"],
-            source=self._cipher.decrypt(row["source_payload"]),
-            payload=self._cipher.decrypt(row["mapped_payload"]),
             payload_hash=row["payload_hash"],
             status=RecordStatus(row["status"]),
             attempts=row["attempts"],
             remote_id=row["remote_id"],
             change=row["change"],
-            error=self._cipher.decrypt(row["error"]),
             prerequisites=tuple(Prerequisite.from_json(p) for p in prerequisites),
             batch=row["batch"],
             touched_by=actor_text(row),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            sealed=Sealed(self._cipher, row["source_payload"], row["mapped_payload"], row["error"]),
             operation=Operation(row["operation"] or Operation.WRITE.value),
             waiting_since=row["waiting_since"],
         )
@@ -189,75 +252,64 @@ class RecordTable:
     def save_mapping(self, results: Sequence[MappingResult], actor: Actor, *, action: str = "map") -> None:
         if not results:
             return
+        encrypt = self._cipher.encrypt
 
         def work(connection: Connection) -> None:
             now = utcnow()
-            rows, events = [], []
+            touched = (now, *actor.values())
+            rows = []
+            events = EventBatch(action=action, actor=actor, at=now)
             for result in results:
-                error = None if result.error is None else self._cipher.encrypt(result.error)
+                error = None if result.error is None else encrypt(result.error)
+                payload = None if result.payload is None else encrypt(result.payload)
                 rows.append(
-                    {
-                        "record_id": result.record_id,
-                        "new_status": result.status.value,
-                        "new_payload": None
-                        if result.payload is None
-                        else self._cipher.encrypt(result.payload),
-                        "new_hash": result.payload_hash,
-                        "new_remote_id": result.remote_id,
-                        "new_error": error,
-                    }
-                )
-                events.append(
-                    event_row(
+                    (
+                        result.status.value,
+                        payload,
+                        result.payload_hash,
+                        result.remote_id,
+                        error,
+                        prerequisites_json(result.prerequisites),
+                        None,
+                        None,
+                        *touched,
                         result.record_id,
-                        action=action,
-                        status=result.status,
-                        attempt=result.attempts,
-                        actor=actor,
-                        at=now,
-                        payload_hash=result.payload_hash,
-                        remote_id=result.remote_id,
-                        error=error,
                     )
                 )
-            connection.execute(
-                records.update()
-                .where(records.c.id == sa.bindparam("record_id"))
-                .values(
-                    status=sa.bindparam("new_status"),
-                    mapped_payload=sa.bindparam("new_payload"),
-                    payload_hash=sa.bindparam("new_hash"),
-                    remote_id=sa.bindparam("new_remote_id"),
-                    error=sa.bindparam("new_error"),
-                    change=None,
-                    prerequisites=None,
-                    batch=None,
-                    updated_at=now,
-                    **actor.columns(),
-                ),
-                rows,
-            )
-            append_events(connection, events)
+                events.add(
+                    result.record_id,
+                    result.status,
+                    result.attempts,
+                    payload_hash=result.payload_hash,
+                    remote_id=result.remote_id,
+                    error=error,
+                )
+            update_rows(connection, records, _MAPPING_COLUMNS, rows)
+            events.write(connection)
 
         self._db.write(work)
 
-    def save_order(self, plan: Sequence[tuple[int, int, Sequence[Prerequisite]]]) -> None:
-        """Store each record's batch and prerequisites: ``(record_id, batch, prerequisites)``."""
+    def save_order(self, plan: Sequence[tuple[int, int, Sequence[Prerequisite] | None]]) -> None:
+        """Store each record's batch, and its prerequisites where given (``(record_id, batch,
+        prerequisites)``; None keeps the ones mapping stored)."""
         if not plan:
             return
 
         def work(connection: Connection) -> None:
-            connection.execute(
-                records.update()
-                .where(records.c.id == sa.bindparam("record_id"))
-                .values(batch=sa.bindparam("new_batch"), prerequisites=sa.bindparam("new_prerequisites")),
+            update_rows(
+                connection,
+                records,
+                ("batch",),
+                [(batch, record_id) for record_id, batch, prerequisites in plan if prerequisites is None],
+            )
+            update_rows(
+                connection,
+                records,
+                ("batch", "prerequisites"),
                 [
-                    {
-                        "record_id": record_id,
-                        "new_batch": batch,
-                        "new_prerequisites": prerequisites_json(prerequisites),
-                    }
+                    (batch, prerequisites_json(prerequisites), record_id)
                     for record_id, batch, prerequisites in plan
+                    if prerequisites is not None
                 ],
             )
 

@@ -6,14 +6,20 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus
 
 
 def run_key_for(dag_id: str, run_id: str) -> str:
     """The store's name for one DAG run: ``<dag_id>/<run_id>``."""
     return f"{dag_id}/{run_id}"
+
+
+#: The columns that say which task instance touched a record, in the order of ``Actor.values()``.
+ACTOR_COLUMNS = ("dag_id", "run_id", "task_id", "try_number", "map_index")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class Actor:
             "map_index": self.map_index,
         }
 
+    def values(self) -> tuple[str, str, str, int, int]:
+        """``columns()`` as a tuple in ``ACTOR_COLUMNS`` order (bulk writes)."""
+        return (self.dag_id, self.run_id, self.task_id, self.try_number, self.map_index)
+
     def describe(self) -> str:
         index = f"[{self.map_index}]" if self.map_index != -1 else ""
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{index} try {self.try_number}"
@@ -59,29 +69,53 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class Sealed:
+    """A record's encrypted texts as stored, and the cipher that opens them."""
+
+    cipher: PayloadCipher
+    source: str
+    payload: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class StoredRecord:
-    """One record row, decrypted."""
+    """One record row. ``source``, ``payload`` and ``error`` are decrypted when first read (a step
+    that does not look at them does not pay for them)."""
 
     id: int
     run_key: str
     flow: str
     entity: str
     key: str
-    source: Mapping[str, Any]
-    payload: Mapping[str, Any] | None
     payload_hash: str | None
     status: RecordStatus
     attempts: int
     remote_id: str | None
     change: str | None
-    error: str | None
     prerequisites: tuple[Prerequisite, ...]
     batch: int | None
     touched_by: str
     created_at: datetime
     updated_at: datetime
+    sealed: Sealed = field(repr=False, compare=False)
     operation: Operation = Operation.WRITE
     waiting_since: datetime | None = None
+
+    @cached_property
+    def source(self) -> Mapping[str, Any]:
+        source: Mapping[str, Any] = self.sealed.cipher.decrypt(self.sealed.source)
+        return source
+
+    @cached_property
+    def payload(self) -> Mapping[str, Any] | None:
+        payload: Mapping[str, Any] | None = self.sealed.cipher.decrypt(self.sealed.payload)
+        return payload
+
+    @cached_property
+    def error(self) -> str | None:
+        error: str | None = self.sealed.cipher.decrypt(self.sealed.error)
+        return error
 
 
 @dataclass(frozen=True)
@@ -138,6 +172,8 @@ class MappingResult:
     payload_hash: str | None = None
     remote_id: str | None = None
     error: str | None = None
+    #: What the record needs in the target first, as its entity declares (None: not worked out).
+    prerequisites: tuple[Prerequisite, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +204,8 @@ class StagingCounts:
     changed: int = 0
     same: int = 0
     per_entity: Counter[str] = field(default_factory=Counter)
+    #: The ids this chunk staged (new or changed); not carried over by ``add``.
+    ids: list[int] = field(default_factory=list, repr=False)
 
     def add(self, other: StagingCounts) -> None:
         self.new += other.new

@@ -3,7 +3,7 @@ the deletions a full read found."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,9 +14,10 @@ from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import CallableContractError
 from airflow_provider_mlconn.sync.records import Operation, RecordStatus
 from airflow_provider_mlconn.sync.schema import records
-from airflow_provider_mlconn.sync.store.database import CHUNK, Database, utcnow
-from airflow_provider_mlconn.sync.store.events import append_events, event_row
-from airflow_provider_mlconn.sync.store.rows import Actor, RunRef, StagingCounts
+from airflow_provider_mlconn.sync.store.bulk import insert_rows, update_rows
+from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
+from airflow_provider_mlconn.sync.store.events import EventBatch, append_events, event_row
+from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, RunRef, StagingCounts
 
 KEY_LENGTH = 200
 
@@ -27,6 +28,7 @@ class StagingWriter:
     Staging is idempotent per run: the same payload again is a no-op (a loaded record stays
     loaded); a changed payload puts the record back to ``staged`` so the new version is loaded.
     ``mark_complete(entity)`` says the run staged every key the source has for an entity.
+    ``after_flush(ids)`` is called with the ids each flush staged (the extract maps them there).
     """
 
     def __init__(
@@ -37,8 +39,10 @@ class StagingWriter:
         *,
         entities: Iterable[str],
         chunk_size: int = CHUNK,
+        after_flush: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self._staging = staging
+        self._after_flush = after_flush
         self._run = run
         self._actor = actor
         self._entities = frozenset(entities)
@@ -74,7 +78,10 @@ class StagingWriter:
         if not self._buffer:
             return
         items, self._buffer = self._buffer, {}
-        self.counts.add(self._staging.stage_chunk(self._run, self._actor, items))
+        counts = self._staging.stage_chunk(self._run, self._actor, items)
+        self.counts.add(counts)
+        if self._after_flush is not None and counts.ids:
+            self._after_flush(counts.ids)
 
     def _check_entity(self, entity: str) -> None:
         if entity not in self._entities:
@@ -82,6 +89,57 @@ class StagingWriter:
                 f"flow {self._run.flow}: extract staged entity {entity!r}, which the flow does not "
                 f"declare (it declares {sorted(self._entities)})"
             )
+
+
+_NEW_ROW_COLUMNS = (
+    "run_key",
+    "flow",
+    "entity",
+    "source_key",
+    "source_payload",
+    "source_hash",
+    "status",
+    "attempts",
+    "created_at",
+    "operation",
+    "updated_at",
+    *ACTOR_COLUMNS,
+)
+#: What staging a changed source sets besides the source: a clean slate for the later steps.
+_RESTAGED_CLEARED = {
+    "status": RecordStatus.STAGED.value,
+    "mapped_payload": None,
+    "payload_hash": None,
+    "remote_id": None,
+    "change": None,
+    "error": None,
+    "prerequisites": None,
+    "batch": None,
+    "operation": Operation.WRITE.value,
+}
+_RESTAGED_COLUMNS = ("source_payload", "source_hash", *_RESTAGED_CLEARED, "updated_at", *ACTOR_COLUMNS)
+
+
+def _ids_of(
+    connection: Connection, run_key: str, keys: Mapping[str, Sequence[str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(entity, key) -> (record id, source hash) of the run's rows among ``keys`` (entity -> keys).
+
+    One entity per query: ``entity = ? AND source_key IN (...)`` is a lookup on the run's unique
+    key, where a row-value IN over both columns scanned the run's rows.
+    """
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for entity, entity_keys in keys.items():
+        for chunk in chunks(entity_keys):
+            for row in connection.execute(
+                sa.select(records.c.id, records.c.source_key, records.c.source_hash).where(
+                    records.c.run_key == run_key,
+                    records.c.entity == entity,
+                    records.c.source_key.in_(chunk),
+                )
+            ):
+                found[(entity, row.source_key)] = (row.id, row.source_hash)
+    return found
 
 
 class Staging:
@@ -92,9 +150,17 @@ class Staging:
         self._cipher = cipher
 
     def writer(
-        self, run: RunRef, actor: Actor, *, entities: Iterable[str], chunk_size: int = CHUNK
+        self,
+        run: RunRef,
+        actor: Actor,
+        *,
+        entities: Iterable[str],
+        chunk_size: int = CHUNK,
+        after_flush: Callable[[Sequence[int]], None] | None = None,
     ) -> StagingWriter:
-        return StagingWriter(self, run, actor, entities=entities, chunk_size=chunk_size)
+        return StagingWriter(
+            self, run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush
+        )
 
     def stage_chunk(
         self,
@@ -106,92 +172,63 @@ class Staging:
     ) -> StagingCounts:
         """Stage ``(entity, key) -> source``; ``action`` names the event (``adopt`` for records taken
         over from an earlier run)."""
-        prepared = {
-            pair: (self._cipher.digest(payload), self._cipher.encrypt(payload))
-            for pair, payload in items.items()
-        }
+        prepared = {pair: self._cipher.source_digest_and_token(payload) for pair, payload in items.items()}
+        by_entity: dict[str, list[str]] = {}
+        for entity, key in prepared:
+            by_entity.setdefault(entity, []).append(key)
 
         def work(connection: Connection) -> StagingCounts:
             counts = StagingCounts()
             now = utcnow()
-            existing = {
-                (row.entity, row.source_key): (row.id, row.source_hash)
-                for row in connection.execute(
-                    sa.select(
-                        records.c.id, records.c.entity, records.c.source_key, records.c.source_hash
-                    ).where(
-                        records.c.run_key == run.run_key,
-                        sa.tuple_(records.c.entity, records.c.source_key).in_(list(prepared)),
+            existing = _ids_of(connection, run.run_key, by_entity)
+            touched = (now, *actor.values())
+            new_pairs = [pair for pair in prepared if pair not in existing]
+            insert_rows(
+                connection,
+                records,
+                _NEW_ROW_COLUMNS,
+                [
+                    (
+                        run.run_key,
+                        run.flow,
+                        entity,
+                        key,
+                        prepared[(entity, key)][1],
+                        prepared[(entity, key)][0],
+                        RecordStatus.STAGED.value,
+                        0,
+                        now,
+                        Operation.WRITE.value,
+                        *touched,
                     )
-                )
-            }
-            touched = {"updated_at": now, **actor.columns()}
-            new_rows = [
-                {
-                    "run_key": run.run_key,
-                    "flow": run.flow,
-                    "entity": entity,
-                    "source_key": key,
-                    "source_payload": token,
-                    "source_hash": digest,
-                    "status": RecordStatus.STAGED.value,
-                    "attempts": 0,
-                    "created_at": now,
-                    "operation": Operation.WRITE.value,
-                    **touched,
-                }
-                for (entity, key), (digest, token) in prepared.items()
-                if (entity, key) not in existing
-            ]
+                    for entity, key in new_pairs
+                ],
+            )
             staged_ids: list[int] = []
-            if new_rows:
-                result = connection.execute(
-                    records.insert().returning(records.c.id, sort_by_parameter_order=True), new_rows
-                )
-                staged_ids.extend(row.id for row in result)
-                counts.new += len(new_rows)
-                counts.per_entity.update(row["entity"] for row in new_rows)
+            if new_pairs:
+                new_by_entity: dict[str, list[str]] = {}
+                for entity, key in new_pairs:
+                    new_by_entity.setdefault(entity, []).append(key)
+                inserted = _ids_of(connection, run.run_key, new_by_entity)
+                staged_ids.extend(inserted[pair][0] for pair in new_pairs)
+                counts.new += len(new_pairs)
+                counts.per_entity.update(entity for entity, _ in new_pairs)
+            restaged = []
             for pair, (record_id, old_hash) in existing.items():
                 digest, token = prepared[pair]
                 if digest == old_hash:
                     counts.same += 1
                     continue
-                connection.execute(
-                    records.update()
-                    .where(records.c.id == record_id)
-                    .values(
-                        source_payload=token,
-                        source_hash=digest,
-                        status=RecordStatus.STAGED.value,
-                        mapped_payload=None,
-                        payload_hash=None,
-                        remote_id=None,
-                        change=None,
-                        error=None,
-                        prerequisites=None,
-                        batch=None,
-                        operation=Operation.WRITE.value,
-                        **touched,
-                    )
-                )
+                restaged.append((token, digest, *_RESTAGED_CLEARED.values(), *touched, record_id))
                 staged_ids.append(record_id)
                 counts.changed += 1
                 counts.per_entity[pair[0]] += 1
-            append_events(
-                connection,
-                [
-                    event_row(
-                        record_id,
-                        action=action,
-                        status=RecordStatus.STAGED,
-                        attempt=0,
-                        actor=actor,
-                        at=now,
-                        payload_hash=None,
-                    )
-                    for record_id in staged_ids
-                ],
-            )
+            update_rows(connection, records, _RESTAGED_COLUMNS, restaged)
+            events = EventBatch(action=action, actor=actor, at=now)
+            for record_id in staged_ids:
+                events.add(record_id, RecordStatus.STAGED, 0)
+            events.write(connection)
+            counts.ids = staged_ids
             return counts
 
         try:
