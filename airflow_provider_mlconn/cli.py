@@ -1,10 +1,15 @@
 """``mlconn``: read the sync store's audit trail, and create the pools.
 
+    mlconn report --run RUN_KEY [--rows N] [--json]
     mlconn audit runs [--flow F] [--limit N] [--json]
     mlconn audit failures --run RUN_KEY [--status failed|rejected|waiting ...] [--json]
+    mlconn audit changes --run RUN_KEY [--entity E] [--key K] [--limit N] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
     mlconn store prune [--older-than-days N] [--dry-run]
     mlconn pools ensure
+
+A run key is ``<dag_id>/<run_id>``. ``mlconn report`` prints the run report as the run's
+``commit_watermark`` task logs it (personal data masked); ``mlconn audit`` shows values whole.
 
 The store is the one the DAGs use (the ``mlconn_store`` connection, else SQLite under
 ``$AIRFLOW_HOME/mlconn/``; ``--store-url`` overrides the URL). Payloads and errors are shown
@@ -21,6 +26,13 @@ from dataclasses import replace
 from typing import Any
 
 from airflow_provider_mlconn.sync.records import NOT_LOADED, RecordStatus
+from airflow_provider_mlconn.sync.report import (
+    REPORT_ROWS,
+    build_report,
+    change_text,
+    render_text,
+    run_changes,
+)
 from airflow_provider_mlconn.sync.retention import DEFAULT_RETENTION_DAYS, prune_store
 from airflow_provider_mlconn.sync.store import STORE_CONN_ID, RecordEvent, Store, StoredRecord, open_store
 
@@ -35,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--conn-id", default=STORE_CONN_ID, help="store connection id (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    report = commands.add_parser(
+        "report", help="a run's report: counts per entity, calls, time per step, records not sent"
+    )
+    report.add_argument("--run", required=True, dest="run_key", help="run key: <dag_id>/<run_id>")
+    report.add_argument(
+        "--rows", type=int, default=REPORT_ROWS, help="records named with their reason (default: %(default)s)"
+    )
+    report.add_argument("--json", action="store_true", help="JSON instead of text")
 
     audit = commands.add_parser("audit", help="read the store's audit trail").add_subparsers(
         dest="audit_command", required=True
@@ -55,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these statuses (repeatable; default all of them)",
     )
     failures.add_argument("--json", action="store_true")
+
+    changes = audit.add_parser(
+        "changes",
+        help="what a run wrote, or (dry run) would write: per update the fields that change, old -> new, "
+        "decrypted",
+    )
+    changes.add_argument("--run", required=True, dest="run_key", help="run key (see `mlconn audit runs`)")
+    changes.add_argument("--entity", help="only this entity")
+    changes.add_argument("--key", help="only this source key")
+    changes.add_argument("--limit", type=int, default=None, help="at most this many records")
+    changes.add_argument("--json", action="store_true")
 
     record = audit.add_parser("record", help="one record's full history across runs, decrypted")
     record.add_argument("--flow", required=True)
@@ -103,10 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{result.cutoff:%Y-%m-%d %H:%M} UTC, and {result.runs} runs left without records"
         )
         return 0
+    if args.command == "report":
+        return _report(store, args)
     if args.audit_command == "runs":
         return _runs(store, args)
     if args.audit_command == "failures":
         return _failures(store, args)
+    if args.audit_command == "changes":
+        return _changes(store, args)
     return _record(store, args)
 
 
@@ -119,6 +155,60 @@ def _open(args: argparse.Namespace) -> Store:
     if args.store_url:
         settings = replace(settings, url=args.store_url)
     return open_store(settings)
+
+
+def _entity_order(store: Store, run_key: str) -> list[str]:
+    """The run's flow's entities in load order, when the flow is registered here."""
+    from airflow_provider_mlconn.sync.registry import get_flow
+
+    summary = store.runs.get(run_key)
+    try:
+        flow = get_flow(summary.flow) if summary else None
+    except Exception:  # a flow this installation does not have: the store's order will do
+        return []
+    return [name for stage in flow.stages for name in stage] if flow else []
+
+
+def _report(store: Store, args: argparse.Namespace) -> int:
+    try:
+        report = build_report(
+            store, args.run_key, entity_order=_entity_order(store, args.run_key), rows=args.rows
+        )
+    except LookupError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(render_text(report))
+    return 0
+
+
+def _changes(store: Store, args: argparse.Namespace) -> int:
+    summary = store.runs.get(args.run_key)
+    if summary is None:
+        print(f"no run {args.run_key!r} in the store (see `mlconn audit runs` for run keys)", file=sys.stderr)
+        return 1
+    found, total = run_changes(
+        store,
+        summary.flow,
+        args.run_key,
+        limit=args.limit,
+        masked=False,
+        entity=args.entity,
+        key=args.key,
+        entity_order=_entity_order(store, args.run_key),
+    )
+    if args.json:
+        _print_json([change.model_dump(mode="json") for change in found])
+        return 0
+    for change in found:
+        print(change_text(change))
+    if total > len(found):
+        print(f"... {total - len(found)} more (--limit)")
+    if not found:
+        print("nothing written and nothing to write in this run")
+    return 0
 
 
 def _runs(store: Store, args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 Each hook knows one remote system; this module knows none. It turns "how did the call go" into a
 small set of exception classes that say whether a retry can help, and gives one retry policy
-(exponential backoff with jitter, honouring a server-given wait) to every caller.
+(exponential backoff with jitter, honouring a server-given wait) to every caller. Every call a hook
+records in its ``RequestMetrics`` is also counted, per system, by each ``counting_calls()`` block
+open in the process (a task's calls, 429s, retries and waits, for its run report).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -145,6 +148,12 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
+            if isinstance(error, RemoteApiError):
+                _tell_tallies(
+                    lambda tally: tally.add_wait(
+                        error.system, delay, rate_limited=isinstance(error, RateLimitedError)
+                    )
+                )
             log.warning(
                 "Attempt %d/%d failed (%s); retrying in %.2fs",
                 state.attempt_number,
@@ -176,13 +185,117 @@ def path_template(path: str) -> str:
 
 
 @dataclass
+class SystemCalls:
+    """What one task sent to one remote system: calls, 429 answers, retries and the seconds waited
+    before retries (``waited_429``: the part of it after a 429)."""
+
+    calls: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    waited: float = 0.0
+    waited_429: float = 0.0
+
+    def add(self, other: SystemCalls) -> None:
+        for name in ("calls", "rate_limited", "errors", "retries", "seconds", "waited", "waited_429"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "rate_limited": self.rate_limited,
+            "errors": self.errors,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+            "waited": round(self.waited, 3),
+            "waited_429": round(self.waited_429, 3),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SystemCalls:
+        return cls(**{name: value.get(name, 0) for name in cls.__dataclass_fields__})
+
+
+class CallTally:
+    """Thread-safe counts of the calls made while a ``counting_calls()`` block is open, per system
+    (the hooks' ``SYSTEM``: ``JDE AIS``, ``HubSpot``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._systems: dict[str, SystemCalls] = {}
+
+    def _system(self, system: str) -> SystemCalls:
+        return self._systems.setdefault(system or "unnamed", SystemCalls())
+
+    def add_call(self, system: str, status: int, seconds: float) -> None:
+        with self._lock:
+            counts = self._system(system)
+            counts.calls += 1
+            counts.seconds += seconds
+            if status == 429:
+                counts.rate_limited += 1
+            elif status == 0 or status >= 500:
+                counts.errors += 1
+
+    def add_retry(self, system: str) -> None:
+        with self._lock:
+            self._system(system).retries += 1
+
+    def add_wait(self, system: str, seconds: float, *, rate_limited: bool) -> None:
+        with self._lock:
+            counts = self._system(system)
+            counts.waited += seconds
+            if rate_limited:
+                counts.waited_429 += seconds
+
+    def snapshot(self) -> dict[str, SystemCalls]:
+        """A copy of the counts so far, by system."""
+        with self._lock:
+            return {name: SystemCalls(**vars(counts)) for name, counts in sorted(self._systems.items())}
+
+
+_tallies: list[CallTally] = []
+_tallies_lock = threading.Lock()
+
+
+def _tell_tallies(update: Callable[[CallTally], None]) -> None:
+    with _tallies_lock:
+        open_tallies = list(_tallies)
+    for tally in open_tallies:
+        update(tally)
+
+
+@contextmanager
+def counting_calls() -> Iterator[CallTally]:
+    """Count every call any hook of this process makes while the block is open, from any thread.
+
+    Process-wide on purpose: the hooks send from their own thread pools, which a context variable
+    would not reach, and a task runs alone in its process (``dag.test()`` runs tasks one at a time).
+    """
+    tally = CallTally()
+    with _tallies_lock:
+        _tallies.append(tally)
+    try:
+        yield tally
+    finally:
+        with _tallies_lock:
+            _tallies.remove(tally)
+
+
+@dataclass
 class RequestMetrics:
-    """Thread-safe counters of what a hook sent: calls by (method, path, status), time, retries."""
+    """Thread-safe counters of what a hook sent: calls by (method, path, status), time, retries.
+
+    ``system`` names the remote system for ``counting_calls()`` tallies, which every call and
+    retry is reported to as well.
+    """
 
     calls: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     seconds: float = 0.0
     retries: int = 0
     rate_limited: int = 0
+    system: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, method: str, path: str, status: int, seconds: float) -> None:
@@ -191,10 +304,12 @@ class RequestMetrics:
             self.seconds += seconds
             if status == 429:
                 self.rate_limited += 1
+        _tell_tallies(lambda tally: tally.add_call(self.system, status, seconds))
 
     def record_retry(self) -> None:
         with self._lock:
             self.retries += 1
+        _tell_tallies(lambda tally: tally.add_retry(self.system))
 
     @property
     def total_calls(self) -> int:

@@ -152,7 +152,7 @@ class HubSpotHook(BaseHook):
         self.search_safety_lag = search_safety_lag
         self.retry_policy = retry_policy
         self.bisect_budget = bisect_budget
-        self.metrics = RequestMetrics()
+        self.metrics = RequestMetrics(system=SYSTEM)
         self._property_groups: set[tuple[ObjectType, str]] = set()
 
     # ------------------------------------------------------------------------ connection

@@ -155,7 +155,7 @@ class JdeAisHook(BaseHook):
         self._explicit_settings = settings
         self.retry_policy = retry_policy or RetryPolicy()
         self.pool_size = pool_size
-        self.metrics = RequestMetrics()
+        self.metrics = RequestMetrics(system=SYSTEM)
         self.logins = 0
         self.cursor_resumes = 0
         self._lock = threading.Lock()

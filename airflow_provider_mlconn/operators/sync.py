@@ -9,7 +9,11 @@ with one task group per entity, in the flow's stage order (``company.load`` befo
 in the entity's pool, and retries only what is not loaded. ``<entity>.order`` runs once ``map``
 succeeded and the prerequisite entities' loads are done, even if some of their records failed
 or they had nothing to load: records that need a failed one are held back, the others go on.
-``commit_watermark`` runs only when no load failed.
+``commit_watermark`` runs once every task is done: it moves the watermarks only when none failed,
+and in any case writes the run report (its log, the DAG run note, the run's asset event).
+
+Every task records its calls per remote system and its time in the store (``TaskRecorder``) and
+logs a progress line every few seconds while it runs.
 
 Operators take the flow by name (or the Flow itself) and look it up in the flow registry at run
 time, so the DAG serialises to plain strings.
@@ -17,6 +21,7 @@ time, so the DAG serialises to plain strings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,7 +39,14 @@ from airflow_provider_mlconn.operators.common import (
     run_info,
     store_from_airflow,
 )
+from airflow_provider_mlconn.operators.reporting import (
+    TaskRecorder,
+    publish_run_report,
+    run_report_asset,
+    upstream_failures,
+)
 from airflow_provider_mlconn.sync import engine
+from airflow_provider_mlconn.sync.errors import WatermarkNotCommitted
 from airflow_provider_mlconn.sync.flow import Flow, RecordStatus
 from airflow_provider_mlconn.sync.registry import get_flow
 from airflow_provider_mlconn.timetables import sync_schedule
@@ -62,15 +74,39 @@ def _flow_name(flow: Flow | str) -> str:
 
 
 class _FlowOperator(OneLineFailures, BaseOperator):
+    """A step of a flow's run: its ``execute`` runs under a ``TaskRecorder`` (``self.recorder``):
+    calls and time saved for the run report, progress lines while it runs."""
+
     ui_color = "#e8f0fe"
+    recorder: TaskRecorder | None = None
 
     def __init__(self, *, flow: Flow | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flow_name = _flow_name(flow)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # one-line failures inside, recording around them
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "recorded", False):
+            cls.execute = _recorded(execute)  # type: ignore[method-assign]
+
     @property
     def flow(self) -> Flow:
         return get_flow(self.flow_name)
+
+
+def _recorded(execute: Any) -> Any:
+    @functools.wraps(execute)
+    def wrapper(self: _FlowOperator, context: Any) -> Any:
+        def save(*args: Any, **kwargs: Any) -> None:
+            store_from_airflow().reports.save_task(*args, **kwargs)
+
+        self.recorder = TaskRecorder(actor(context), save=save, logger=self.log)
+        with self.recorder:
+            return execute(self, context)
+
+    wrapper.recorded = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class PlanWindowOperator(_FlowOperator):
@@ -125,6 +161,8 @@ class PlanWindowOperator(_FlowOperator):
                 if name not in ENGINE_PARAMS and value not in (None, "", [], {})
             },
         )
+        if self.recorder is not None:
+            self.recorder.detail.update(dry_run=manifest.dry_run, full_resync=manifest.full_resync)
         if manifest.dry_run:
             self.log.info("dry run: records are mapped, nothing is loaded, no watermark moves")
         for stream, window in manifest.windows.items():
@@ -181,6 +219,8 @@ class MapOperator(_FlowOperator):
             statuses=(RecordStatus.STAGED,) if first_try else engine.TO_MAP,
         )
         self.log.info("mapping outcome: %s", manifest.counts)
+        counts = store_from_airflow().runs.status_counts(manifest.run_key)
+        _warn_not_sent(self.log, counts, manifest.run_key, "map")
         return manifest.model_dump(mode="json")
 
 
@@ -269,17 +309,22 @@ class LoadOperator(_FlowOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         info = run_info(context)
+        store = store_from_airflow()
         manifest = engine.load_batch(
             self.flow,
-            store_from_airflow(),
+            store,
             run_key=info.ref(self.flow).run_key,
             entity_name=self.entity,
             batch=int(self.batch),
             actor=actor(context),
+            progress=self.recorder,
         )
+        # The batch's own counts leave out what map rejected: the line says what the run holds back.
+        counts = store.runs.status_counts(manifest.run_key, entity=self.entity)
         self.log.info(
             "%s batch %s: %d loaded (%d created, %d updated, %d deleted, %d confirmed after an uncertain "
-            "write), %d rejected by the target, %d waiting for a prerequisite",
+            "write); not sent, of the run's %s records: %d rejected (%d by the target in this batch), "
+            "%d waiting for a prerequisite",
             self.entity,
             self.batch,
             manifest.loaded,
@@ -287,46 +332,87 @@ class LoadOperator(_FlowOperator):
             manifest.updated,
             manifest.deleted,
             manifest.confirmed,
+            self.entity,
+            counts.get("rejected", 0),
             manifest.rejected,
-            manifest.waiting,
+            counts.get("waiting", 0),
         )
-        if manifest.waiting:
-            self.log.warning(
-                "%d %s records wait for a prerequisite that is not in the target (rejected or never "
-                "loaded); they load by themselves once it is: mlconn audit failures --run %s",
-                manifest.waiting,
-                self.entity,
-                manifest.run_key,
-            )
+        _warn_not_sent(self.log, counts, manifest.run_key, f"{self.entity}.load", entity=self.entity)
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = {
+                "run": manifest.run_key,
+                **manifest.model_dump(
+                    include={
+                        "entity",
+                        "batch",
+                        "loaded",
+                        "created",
+                        "updated",
+                        "deleted",
+                        "rejected",
+                        "waiting",
+                    }
+                ),
+            }
         return manifest.model_dump(mode="json")
 
 
 class CommitWatermarkOperator(_FlowOperator):
-    """Move the watermarks to the extract's high-water marks once every record of the run is final."""
+    """Move the watermarks to the extract's high-water marks once every record of the run is final,
+    then write the run report: in this task's log, as the DAG run's note (``plugins/run_notes``) and
+    as the extra of the run's asset event.
+
+    It runs when every other task is done (``ALL_DONE``), so a failed run gets its report too; then
+    it moves nothing and fails, naming the tasks that failed.
+    """
 
     def __init__(
         self, *, plan_task_id: str = "plan_window", extract_task_id: str = "extract", **kwargs: Any
     ) -> None:
-        kwargs.setdefault("trigger_rule", TriggerRule.NONE_FAILED)
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.plan_task_id = plan_task_id
         self.extract_task_id = extract_task_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Any) -> dict[str, Any] | None:
         ti = context["ti"]
-        plan = engine.PlanManifest.model_validate(ti.xcom_pull(task_ids=self.plan_task_id))
-        extracted = engine.ExtractManifest.model_validate(ti.xcom_pull(task_ids=self.extract_task_id))
-        manifest = engine.commit_watermarks(
+        store = store_from_airflow()
+        plan_value = ti.xcom_pull(task_ids=self.plan_task_id)
+        extract_value = ti.xcom_pull(task_ids=self.extract_task_id)
+        failed = upstream_failures(context)
+        plan = None if plan_value is None else engine.PlanManifest.model_validate(plan_value)
+        not_committed: WatermarkNotCommitted | None = None
+        manifest = None
+        if failed or plan is None or extract_value is None:
+            stopped = ", ".join(failed) or f"{self.plan_task_id} or {self.extract_task_id}"
+            not_committed = WatermarkNotCommitted(
+                f"{stopped} did not succeed; the watermarks stay where they are (the run report is above)"
+            )
+        else:
+            try:
+                manifest = engine.commit_watermarks(
+                    self.flow,
+                    store,
+                    AirflowVariables(),
+                    run_key=plan.run_key,
+                    plan=plan,
+                    extract_manifest=engine.ExtractManifest.model_validate(extract_value),
+                    now=datetime.now(timezone.utc),
+                )
+                self.log.info("watermarks moved %s; kept %s", manifest.moved, manifest.kept)
+            except WatermarkNotCommitted as error:
+                not_committed = error
+        publish_run_report(
+            context,
+            store,
             self.flow,
-            store_from_airflow(),
-            AirflowVariables(),
-            run_key=plan.run_key,
-            plan=plan,
-            extract_manifest=extracted,
-            now=datetime.now(timezone.utc),
+            dry_run=None if plan is None else plan.dry_run,
+            logger=self.log,
+            asset=None if not_committed else run_report_asset(self.flow.name),
         )
-        self.log.info("watermarks moved %s; kept %s", manifest.moved, manifest.kept)
-        return manifest.model_dump(mode="json")
+        if not_committed is not None:
+            raise not_committed
+        return None if manifest is None else manifest.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -374,7 +460,9 @@ def flow_tasks(
             for prerequisite in entity.depends_on:
                 loads[prerequisite] >> order
             orders[name], loads[name] = order, load
-    commit = CommitWatermarkOperator(task_id="commit_watermark", flow=flow)
+    commit = CommitWatermarkOperator(
+        task_id="commit_watermark", flow=flow, outlets=[run_report_asset(flow.name)]
+    )
     list(loads.values()) >> commit
     return FlowTasks(plan=plan, extract=extract, map=mapping, orders=orders, loads=loads, commit=commit)
 
@@ -469,6 +557,26 @@ def flow_dag(
     ) as dag:
         flow_tasks(flow, load_retries=load_retries, load_retry_delay=load_retry_delay)
     return dag
+
+
+def _warn_not_sent(
+    log: Any, counts: Mapping[str, int], run_key: str, step: str, *, entity: str | None = None
+) -> None:
+    """A WARNING when the run holds records that were not sent (rejected or waiting so far, per the
+    run's status ``counts``): a green run must not hide them."""
+    rejected, waiting = counts.get("rejected", 0), counts.get("waiting", 0)
+    if not (rejected or waiting):
+        return
+    log.warning(
+        "after %s: %d %srecords of this run rejected, %d waiting for a prerequisite: NOT SENT. A fix at "
+        "the source loads them with the next run that reads them (waiting ones load by themselves once "
+        "their prerequisite is in the target). Reasons: mlconn audit failures --run '%s'",
+        step,
+        rejected,
+        f"{entity} " if entity else "",
+        waiting,
+        run_key,
+    )
 
 
 #: Variable: seconds between a failed load task and its retry, for every flow DAG (default 60).

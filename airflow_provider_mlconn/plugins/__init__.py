@@ -3,7 +3,9 @@
 - registers ``SyncTimetable``, the flow DAGs' schedule (a timetable that is not Airflow's own must be
   registered for the scheduler and the api-server to read serialized DAGs);
 - adds ``ApiServerMiddleware`` to the api-server (the UI's Test button for the provider's connection
-  types, dry-run notes); see ``plugins/api_server.py``.
+  types, dry-run notes); see ``plugins/api_server.py``;
+- listens for the end of provider DAG runs to set the run report as the run's note
+  (``plugins/run_notes.py``).
 
 The pools listener is a plugin of its own (``airflow_provider_mlconn.sync.pools``).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_mlconn.plugins import run_notes
 from airflow_provider_mlconn.plugins.api_server import ApiServerMiddleware
 from airflow_provider_mlconn.timetables import SyncTimetable
 
@@ -22,3 +25,4 @@ class MlconnPlugin(AirflowPlugin):
     fastapi_root_middlewares = [
         {"name": "mlconn_api_server", "middleware": ApiServerMiddleware, "args": [], "kwargs": {}}
     ]
+    listeners = [run_notes]

@@ -9,6 +9,8 @@
   prerequisite ids the last write linked to, and when the source deleted the record.
 - ``mlconn_write_journal``: writes whose outcome is not known (sent, and no outcome saved yet, or
   the response was lost): confirmed by a lookup before the record is sent again.
+- ``mlconn_task_runs``: one row per try of each task of a run: when it ran, how it ended, the calls
+  it made to each remote system (429s, retries, waits) and the records it worked on (run reports).
 
 Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
@@ -166,6 +168,22 @@ write_journal = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+task_runs = sa.Table(
+    "mlconn_task_runs",
+    metadata,
+    sa.Column("run_key", sa.String(500), primary_key=True),
+    sa.Column("task_id", sa.String(250), primary_key=True),
+    sa.Column("map_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("try_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    # JSON: {system: {calls, rate_limited, errors, retries, seconds, waited, waited_429}}; no payloads.
+    sa.Column("calls", sa.Text, nullable=True),
+    # JSON: what the task worked on ({"records": done, "total": n} for a load batch).
+    sa.Column("detail", sa.Text, nullable=True),
+)
+
 #: Columns added to existing tables by migration 2 (created with the tables on a new store).
 _MIGRATION_2_COLUMNS = (
     (records, ("operation", "waiting_since")),
@@ -191,12 +209,18 @@ def _add_waiting_uncertain_and_deletions(connection: Connection) -> None:
     write_journal.create(connection, checkfirst=True)
 
 
+def _create_task_runs(connection: Connection) -> None:
+    """The tries of each task of a run, for run reports (idempotent: safe under another number)."""
+    task_runs.create(connection, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], Any]]
 
 #: Append only; a released migration never changes.
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "runs, records, record events, id map", _create_initial_tables),
     (2, "waiting records, deletions, links, write journal", _add_waiting_uncertain_and_deletions),
+    (3, "task runs: time, calls and records per task try", _create_task_runs),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

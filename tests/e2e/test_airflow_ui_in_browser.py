@@ -1,7 +1,8 @@
 """A new user in Airflow's UI, in a real browser (headless Chromium from Debian, driven by Playwright):
 `make airflow`, log in, open both connection forms, press Test on both (success, then a wrong
 password, then an unreachable host), trigger the customers DAG as a dry run from the trigger form,
-wait for it, and read a failed task's log. Screenshots go to ``$MLCONN_SCREENSHOTS`` or to the
+wait for it, open its report (the run's note and the commit task's log), and read a failed task's
+log. Screenshots go to ``$MLCONN_SCREENSHOTS`` or to the
 test's temporary directory (``screenshots/``), whose path the test prints.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``; ``make browser`` installs it): skipped
@@ -23,6 +24,7 @@ from airflow_provider_mlconn.hubspot.connection import CONN_FIELDS as HUBSPOT_FI
 from airflow_provider_mlconn.jde.connection import CONN_FIELDS as JDE_FIELDS
 from airflow_provider_mlconn.jde.connection import HOOK_NAME as JDE_HOOK_NAME
 from airflow_provider_mlconn.plugins.api_server import DRY_RUN_ID_PREFIX, DRY_RUN_NOTE
+from airflow_provider_mlconn.sync.report import NOTE_HEADING
 from tests.conftest import REPO_ROOT, REQUIRE_SERVICES
 from tests.support import free_port
 from tests.support.airflow import CUSTOMERS_DAG, MakeAirflow, make_airflow, wait_for
@@ -209,9 +211,33 @@ def test_a_new_user_tests_both_connections_and_runs_a_dry_run_in_the_browser(
         ui.open(f"/dags/{CUSTOMERS_DAG}/runs")
         page.get_by_text(run["dag_run_id"]).first.wait_for()
         ui.shot("runs-list")
+
+        # The run's report: its note (set by the plugin's listener when the run ended; the dry-run note
+        # gave way to it) says what the dry run would write; the commit task's log has the whole report.
+        note = airflow.api("GET", f"/dags/{CUSTOMERS_DAG}/dagRuns/{run['dag_run_id']}")["note"]
+        assert note.startswith(f"{NOTE_HEADING} (dry run, nothing written): "), note
+        # The trigger form unpaused the DAG: its scheduled run may have loaded first, so the dry run
+        # would create the 20 companies or find them unchanged.
+        assert re.search(r"\| company \| \d+ \| \d+ \| \d+ \| \d+ \| 0 \| 0 \|", note), note
         ui.open(f"/dags/{CUSTOMERS_DAG}/runs/{run['dag_run_id']}")
-        page.get_by_text("Dry run: read and mapped only").first.wait_for()
-        ui.shot("dry-run")
+        page.get_by_text("(dry run, nothing written)").first.wait_for()  # the note's first line
+        page.get_by_role("button", name="Edit note").click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        dialog.get_by_text("API calls: JDE AIS").first.wait_for()
+        ui.shot("dry-run-note-report")
+        dialog.get_by_role("button", name="Close").first.click()
+        report = [
+            str(line.get("event"))
+            for line in task_log(airflow, run["dag_run_id"], "commit_watermark")
+            if str(line.get("event", "")).startswith("Run report")
+        ]
+        assert len(report) == 1 and "(DRY RUN: nothing was written)" in report[0], report
+        assert re.search(r"\n   company +\d+ +\d+ +\d+ +\d+ +0 +0\n", report[0]), report
+        assert "API calls: JDE AIS" in report[0] and "time per step: plan_window" in report[0], report
+        ui.open(f"/dags/{CUSTOMERS_DAG}/runs/{run['dag_run_id']}/tasks/commit_watermark")
+        page.get_by_text("DRY RUN: nothing was written").first.wait_for()
+        ui.shot("dry-run-report-log")
 
         # Wrong credentials: the message names the stored connection and the refusal, not the secret.
         ui.save_connection("jde_ais_default", password="not-the-password")

@@ -386,6 +386,10 @@ def test_pruning_keeps_each_records_latest_row_and_the_id_map(sqlite_store, worl
     second.prepare()
     second.load("company")
     old = datetime.now().astimezone() - timedelta(days=120)
+    for run_key in ("dag_pruned/run1", second.ref.run_key):  # each run's task tries (run reports)
+        sqlite_store.reports.save_task(
+            run_key, second.actor("extract"), state="success", started_at=old, ended_at=old, calls={}
+        )
     with sqlite_store.engine.begin() as connection:
         connection.execute(records.update().values(updated_at=old))
         connection.execute(runs.update().values(updated_at=old))
@@ -406,6 +410,10 @@ def test_pruning_keeps_each_records_latest_row_and_the_id_map(sqlite_store, worl
             == events_before - result.events
         )
         assert connection.execute(sa.select(sa.func.count()).select_from(id_map)).scalar_one() == 4
+        left = set(connection.execute(sa.select(runs.c.run_key)).scalars())
+    assert left == {second.ref.run_key}
+    assert [task.task_id for task in sqlite_store.reports.tasks("dag_pruned/run1")] == []  # gone with its run
+    assert [task.task_id for task in sqlite_store.reports.tasks(second.ref.run_key)] == ["extract"]
     history = sqlite_store.audit.history(flow="pruned", entity="company", key="C1")
     assert [record.run_key for record, _ in history] == [second.ref.run_key], "only the latest row is left"
     assert prune_store(sqlite_store, older_than_days=90).records == 0

@@ -11,6 +11,7 @@ from airflow_provider_mlconn.sync.engine.commit import commit_watermarks
 from airflow_provider_mlconn.sync.engine.extract import adopt_waiting, extract
 from airflow_provider_mlconn.sync.engine.load import (
     MAX_CONSECUTIVE_CALL_ERRORS,
+    LoadProgress,
     load_batch,
     load_claimed,
     raise_if_incomplete,
@@ -51,6 +52,7 @@ __all__ = [
     "CommitManifest",
     "ExtractManifest",
     "LoadManifest",
+    "LoadProgress",
     "MapManifest",
     "OrderManifest",
     "PlanManifest",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_mlconn.sync.engine.manifests import LoadManifest
 from airflow_provider_mlconn.sync.errors import CallableContractError, LoadBlocked, LoadIncomplete
@@ -44,8 +44,22 @@ log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_CALL_ERRORS = 3
 
 
+class LoadProgress(Protocol):
+    """Who watches a load (progress lines): told the manifest the load fills in as it goes, and how
+    many records it claimed."""
+
+    def started(self, manifest: LoadManifest, total: int) -> None: ...
+
+
 def load_batch(
-    flow: Flow, store: Store, *, run_key: str, entity_name: str, batch: int, actor: Actor
+    flow: Flow,
+    store: Store,
+    *,
+    run_key: str,
+    entity_name: str,
+    batch: int,
+    actor: Actor,
+    progress: LoadProgress | None = None,
 ) -> LoadManifest:
     """Load the batch's records that are not loaded yet; raise after persisting if any did not load."""
     entity = flow.entity(entity_name)
@@ -56,6 +70,11 @@ def load_batch(
         held_elsewhere = store.records.count(
             run_key=run_key, entity=entity.name, statuses=PENDING_LOAD, batch=batch, not_claimed_by=token
         )
+        if progress is not None:
+            pending = store.records.count(
+                run_key=run_key, entity=entity.name, statuses=PENDING_LOAD, batch=batch
+            )
+            progress.started(manifest, pending - held_elsewhere)
         load_claimed(flow, store, entity, token=token, actor=actor, manifest=manifest, action="load")
     finally:
         store.claims.release(token)

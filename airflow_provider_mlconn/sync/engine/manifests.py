@@ -113,6 +113,19 @@ class LoadManifest(BaseModel):
         """Records a retry of this load still has to work on."""
         return self.failed + self.uncertain + self.held_back + self.not_attempted
 
+    @property
+    def done(self) -> int:
+        """Records this load has an outcome for so far (progress lines)."""
+        return (
+            self.loaded
+            + self.rejected
+            + self.failed
+            + self.uncertain
+            + self.held_back
+            + self.waiting
+            + self.not_attempted
+        )
+
 
 class CommitManifest(BaseModel):
     run_key: str

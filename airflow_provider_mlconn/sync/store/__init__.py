@@ -11,7 +11,8 @@ same database:
 - ``id_map``: source key <-> target id, with what we last wrote there;
 - ``journal``: writes whose outcome is unknown, confirmed before a resend;
 - ``prerequisites``: where a record's prerequisites stand;
-- ``audit``: histories, replay selections, pruning.
+- ``audit``: histories, replay selections, pruning;
+- ``reports``: each task try's time and calls, and what run reports read.
 
 SQLite under ``$AIRFLOW_HOME/mlconn/`` by default, PostgreSQL through the ``mlconn_store``
 connection for several workers. Payloads and error texts are Fernet-encrypted (``crypto``); keys,
@@ -40,6 +41,7 @@ from airflow_provider_mlconn.sync.store.opening import (
 )
 from airflow_provider_mlconn.sync.store.prerequisites import PrerequisiteLookup
 from airflow_provider_mlconn.sync.store.records import RecordTable
+from airflow_provider_mlconn.sync.store.reports import OutcomeCount, RunReports, TaskRun
 from airflow_provider_mlconn.sync.store.rows import (
     Actor,
     IdMapEntry,
@@ -62,16 +64,19 @@ __all__ = [
     "JournalEntry",
     "JournalSettlement",
     "MappingResult",
+    "OutcomeCount",
     "OutcomeRow",
     "PruneResult",
     "RecordEvent",
     "RunRef",
+    "RunReports",
     "RunSummary",
     "StagingCounts",
     "StagingWriter",
     "Store",
     "StoreSettings",
     "StoredRecord",
+    "TaskRun",
     "WaitPolicy",
     "close_stores",
     "default_store_url",
@@ -104,6 +109,7 @@ class Store:
         self.claims = Claims(self.db, cipher, self.journal, claim_timeout=claim_timeout)
         self.prerequisites = PrerequisiteLookup(self.db, cipher, self.id_map, self.records)
         self.audit = AuditTrail(self.db, cipher, self.records)
+        self.reports = RunReports(self.db)
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import RecordStatus
-from airflow_provider_mlconn.sync.schema import record_events, records, runs, write_journal
+from airflow_provider_mlconn.sync.schema import record_events, records, runs, task_runs, write_journal
 from airflow_provider_mlconn.sync.store.database import Database, chunks
 from airflow_provider_mlconn.sync.store.events import actor_text
 from airflow_provider_mlconn.sync.store.records import RecordTable
@@ -168,6 +168,7 @@ class AuditTrail:
             gone = stale_runs(connection)
             for keys in chunks(gone):
                 connection.execute(runs.delete().where(runs.c.run_key.in_(list(keys))))
+                connection.execute(task_runs.delete().where(task_runs.c.run_key.in_(list(keys))))
             return PruneResult(len(ids), events, len(gone), cutoff, False)
 
         return self._db.write(work)
