@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["jde_read", "sync_store", "profile_steps", "hubspot_upsert", "customers_flow"]
+BENCHMARKS: list[str] = [
+    "jde_read",
+    "sync_store",
+    "profile_steps",
+    "hubspot_upsert",
+    "customers_flow",
+    "ar_status",
+]
 
 
 def main() -> int:

@@ -16,14 +16,20 @@
    themselves; a void after posting makes one credit memo; a run with nothing new posts nothing;
 5. payments: HubSpot's payments (seeded, and one recorded now) post as JDE receipts applied to their
    invoices (``mlconn_payments_hubspot_to_jde``); a refund in full voids the receipt;
-6. after each run prints what happened: records read, created, updated, unchanged, rejected and
+6. A/R status: ``mlconn_ar_jde_to_hubspot`` reads the whole ledger (documents raised in JDE become
+   non-billable HubSpot invoices, companies get their balances); accounting keys a receipt in JDE
+   for an invoice issued in HubSpot and bills a sales order; the next run shows the invoice paid,
+   the new invoice in HubSpot with its line items, the balance; a run with nothing changed writes
+   nothing;
+7. after each run prints what happened: records read, created, updated, unchanged, rejected and
    waiting (with the reasons), API calls on each side, 429s, time;
-7. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
+8. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import shutil
@@ -40,6 +46,7 @@ GL_DAG_ID = "mlconn_gl_accounts_sync"
 ITEMS_DAG_ID = "mlconn_items_sync"
 INVOICES_DAG_ID = "mlconn_invoices_hubspot_to_jde"
 PAYMENTS_DAG_ID = "mlconn_payments_hubspot_to_jde"
+AR_DAG_ID = "mlconn_ar_jde_to_hubspot"
 JDE_USER, JDE_PASSWORD, JDE_TIMEZONE = "DEMO", "demo-password", "America/Chicago"
 HUBSPOT_TOKEN = "pat-na1-demo-0000"
 SHOWN_NOTES = 10
@@ -376,6 +383,100 @@ def payments(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
     return results
 
 
+def ar_status(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
+    """What accounting keys in JDE, sales sees in HubSpot: a receipt for an invoice issued in HubSpot,
+    an invoice billed from a sales order in JDE, the companies' balances; nothing when nothing changed."""
+    from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+
+    results = [run_once("A/R status: the whole ledger -> HubSpot", jde, hubspot, AR_DAG_ID)]
+    print_report(results[-1])
+    posted = next(
+        invoice
+        for invoice in hubspot_objects(
+            hubspot, "invoices", "hs_number,hs_invoice_status,jde_document_number", associations="companies"
+        )
+        if invoice["properties"].get("jde_document_number")
+        and invoice["properties"].get("hs_invoice_status") == "open"
+        and (invoice.get("associations") or {}).get("companies")
+    )
+    company_id = posted["associations"]["companies"]["results"][0]["id"]
+    customer = int(
+        hubspot_api(
+            hubspot, "GET", f"/crm/v3/objects/companies/{company_id}", None, properties="jde_address_number"
+        )["properties"]["jde_address_number"]
+    )
+    document = int(posted["properties"]["jde_document_number"])
+    jde.control(
+        "POST",
+        "receipts",
+        {
+            "customer": customer,
+            "receipt_number": "CHK-DEMO-1",
+            "applications": [{"document_number": document}],
+        },
+    )
+    print(
+        f"\n== in JDE: cheque CHK-DEMO-1 of customer {customer} keyed for RI {document} "
+        f"(HubSpot invoice {posted['properties']['hs_number']}), P03B102"
+    )
+    # the customer opened in JDE earlier in the demo, with one contact: in HubSpot with it by now
+    billed_to = next(
+        int(c["properties"]["jde_address_number"])
+        for c in hubspot_objects(hubspot, "companies", "name,jde_address_number")
+        if c["properties"].get("name") == "Nordwind Handel GmbH"
+    )
+    with JdeAisHook() as hook:
+        items = [
+            str(r["LITM"]).strip() for r in itertools.islice(hook.iter_rows("F4101", columns=["LITM"]), 2)
+        ]
+    lines = [
+        {"item": items[0], "quantity": 4, "unit_price": "25"},
+        {"item": items[1], "quantity": 1, "unit_price": "80"},
+    ]
+    order = jde.control("POST", "sales-invoices", {"customer": billed_to, "lines": lines})
+    raised = f"{order['document_company']}-RI-{order['document_number']}"
+    print(f"== in JDE: sales order {order['order_number']} of customer {billed_to} billed (R42800): {raised}")
+    time.sleep(1.1)
+    results.append(run_once("A/R status after the receipt and the sales order", jde, hubspot, AR_DAG_ID))
+    print_report(results[-1])
+    names = "hs_number,hs_invoice_status,hs_invoice_billable,hs_amount_billed,hs_currency," + ",".join(
+        ("jde_document_key", "jde_open_amount", "jde_pay_status", "jde_last_receipt_date")
+    )
+    paid = hubspot_api(hubspot, "GET", f"/crm/v3/objects/invoices/{posted['id']}", None, properties=names)
+    shown = paid["properties"]
+    print(
+        f"   HubSpot invoice {shown['hs_number']} (from HubSpot): jde_pay_status {shown['jde_pay_status']}, "
+        f"jde_open_amount {shown['jde_open_amount']}, jde_last_receipt_date {shown['jde_last_receipt_date']}"
+    )
+    made = next(
+        i
+        for i in hubspot_objects(hubspot, "invoices", names, associations="line_items")
+        if i["properties"].get("jde_document_key") == raised
+    )
+    shown = made["properties"]
+    line_count = len((made.get("associations") or {}).get("line items", {}).get("results", []))
+    print(
+        f"   HubSpot invoice {shown['hs_number']} (raised in JDE, jde_document_key {raised}): "
+        f"{shown['hs_invoice_status']}, billable {shown['hs_invoice_billable']}, {line_count} line items, "
+        f"{shown['hs_amount_billed']} {shown['hs_currency']}, jde_pay_status {shown['jde_pay_status']}"
+    )
+    balance_names = (
+        "name,jde_open_ar_balance,jde_overdue_ar_balance,jde_oldest_open_due_date,jde_last_payment_date"
+    )
+    balance = hubspot_api(
+        hubspot, "GET", f"/crm/v3/objects/companies/{company_id}", None, properties=balance_names
+    )
+    shown = balance["properties"]
+    print(
+        f"   company {shown['name']}: jde_open_ar_balance {shown['jde_open_ar_balance']}, overdue "
+        f"{shown['jde_overdue_ar_balance']}, oldest open due {shown['jde_oldest_open_due_date'] or '-'}, "
+        f"last payment {shown['jde_last_payment_date']}"
+    )
+    results.append(run_once("A/R status with nothing changed in JDE", jde, hubspot, AR_DAG_ID))
+    print_report(results[-1])
+    return results
+
+
 def print_invoices(hubspot: Sandbox, ids: list[str]) -> None:
     """What the HubSpot invoices show after the run (the write-back)."""
     for invoice_id in ids:
@@ -524,6 +625,7 @@ def main() -> int:
         results.extend(reference_data(jde, hubspot))
         results.extend(invoices(jde, hubspot))
         results.extend(payments(jde, hubspot))
+        results.extend(ar_status(jde, hubspot))
 
     total = time.monotonic() - started
     print(f"\nAll done in {total:.0f} s; sandboxes stopped.")

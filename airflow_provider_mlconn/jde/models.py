@@ -436,14 +436,20 @@ class ReceiptDetailRow(AuditedRow):
     payor: int = Field(0, alias="PYR")
     gl_date: date | None = Field(None, alias="DGJ")
     batch_number: int = Field(0, alias="ICU")
+    receipt_number: str = Field("", alias="CKNU")
     amount_applied: Decimal = Field(Decimal(0), alias="PAAP")
     discount_taken: Decimal = Field(Decimal(0), alias="ADSA")
+    write_off_amount: Decimal = Field(Decimal(0), alias="AWAT")
+    write_off_reason: str = Field("", alias="RSCO")
     currency: str = Field("", alias="CRCD")
     remark: str = Field("", alias="RMK")
     posted_code: str = Field("", alias="POST")
     matching_type: str = Field("", alias="CTL")
+    #: RC a receipt, RS a zero receipt netting a credit memo, RU unapplied cash, RO a void's reversal
+    matching_document_type: str = Field("", alias="DCTM")
     void_gl_date: date | None = Field(None, alias="VDGJ")
     void_reason: str = Field("", alias="VRE")
+    void_flag: str = Field("", alias="NFVD")
 
 
 class AccountLedgerRow(AuditedRow):

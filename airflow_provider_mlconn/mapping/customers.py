@@ -157,7 +157,9 @@ def is_inactive(customer: AddressBookRow, rules: CustomerRules) -> bool:
     return str(getattr(customer, field_name)).strip().upper() == value.strip().upper()
 
 
-def _customer_master(masters: list[CustomerMasterRow], rules: CustomerRules) -> CustomerMasterRow | None:
+def customer_master(masters: list[CustomerMasterRow], rules: CustomerRules) -> CustomerMasterRow | None:
+    """The Customer Master line (F03012) whose terms, currency and credit limit the company shows:
+    the ``preferred_company``'s, else the lowest company's."""
     if not masters:
         return None
     preferred = [m for m in masters if m.company.strip() == rules.preferred_company]
@@ -217,7 +219,7 @@ def map_company(
     # JDE is the master of what we map: a value removed in JDE is cleared in HubSpot ("" clears).
     properties["phone"] = _first_phone([p for p in snapshot.phones if p.line_number == 0], rules.phone_types)
     properties["domain"] = _website_domain(snapshot.electronic_addresses)
-    master = _customer_master(snapshot.customer_masters, rules)
+    master = customer_master(snapshot.customer_masters, rules)
     if master is not None:
         properties.update(
             {

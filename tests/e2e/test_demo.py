@@ -71,5 +71,19 @@ def test_demo_runs_the_syncs_reports_and_leaves_nothing_running(tmp_path):
     assert "voided (00001-RI-" in refund and "reopened)" in refund
     quiet = report.split("== payments with nothing new: nothing posted: run success")[1].split("\n\n")[0]
     assert re.search(r"\n   receipt +6 +0 +0 +6 +0 +0 +0\n", quiet), quiet
+    ledger = report.split("== A/R status: the whole ledger -> HubSpot: run success")[1].split("\n== ")[0]
+    # read, created, ...: documents raised in JDE become HubSpot invoices, every company a balance
+    assert re.search(r"\n   jde_invoice +\d+ +[1-9]\d* ", ledger), ledger
+    assert re.search(r"\n   company_balance +[1-9]\d* +0 +[1-9]\d* ", ledger), ledger
+    after = report.split("== A/R status after the receipt and the sales order: run success")[1].split(
+        "\n== "
+    )[0]
+    assert "(from HubSpot): jde_pay_status paid, jde_open_amount 0, jde_last_receipt_date 20" in after, after
+    assert re.search(
+        r"\(raised in JDE, jde_document_key 00001-RI-\d+\): open, billable false, 2 line items", after
+    )
+    assert re.search(r"last payment 20\d\d-\d\d-\d\d", after), after
+    quiet = report.split("== A/R status with nothing changed in JDE: run success")[1].split("\n\n")[0]
+    assert "HubSpot 0 (0 answered 429)" in quiet, quiet
     assert "sandboxes stopped" in report
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before

@@ -235,3 +235,49 @@ def test_suppliers_have_vouchers_with_their_invoice_number_and_a_journal_entry(s
     entries = rows(store, "F0911", {"condition": [cond("F0911.DCT", "EQUAL", "PV")]})
     assert {r["DOC"] for r in entries} == {r["DOC"] for r in vouchers}
     assert sum(r["AA"] for r in entries) == 0
+
+
+def test_no_seeded_ledger_row_is_dated_after_the_anchor_so_date_polls_read_edited_groups_alone(
+    store: Store,
+) -> None:
+    from airflow_provider_mlconn.sandbox.jde.calendar import to_julian
+    from airflow_provider_mlconn.sandbox.jde.seed import ANCHOR
+
+    anchor = to_julian(ANCHOR)
+    for table in ("F03B11", "F03B13", "F03B14"):
+        columns = store.table(table).seeded_dates
+        assert "UPMJ" in columns and len(columns) > 1, table
+        for row in rows(store, table):
+            assert all(row[column] <= anchor for column in columns), (table, row)
+
+
+def test_the_customer_and_document_indexes_answer_what_a_full_scan_answers() -> None:
+    indexed = Store(Dataset(customers=300, seed=7))
+    # a document entered later sits in a next-number group of its own
+    new_item = {**rows(indexed, "F03B11")[0], "DOC": 90000007, "AN8": 10003}
+    indexed.append("F03B11", 90000007 // 10, [new_item])
+    receipts = rows(indexed, "F03B13")
+    customers = [10003, *sorted({r["AN8"] for r in receipts})[3:6]]
+    everything = rows(indexed, "F03B11")
+    by_customer = rows(indexed, "F03B11", {"condition": [cond("F03B11.AN8", "LIST", *map(str, customers))]})
+    assert by_customer == [r for r in everything if r["AN8"] in customers]
+    assert any(r["DOC"] == 90000007 for r in by_customer) and len({r["AN8"] for r in by_customer}) >= 3
+    paid_by = rows(indexed, "F03B13", {"condition": [cond("F03B13.AN8", "LIST", *map(str, customers))]})
+    assert paid_by == [r for r in receipts if r["AN8"] in customers] and len(paid_by) >= 3
+    lines = rows(indexed, "F03B14")
+    paid = sorted({r["DOC"] for r in lines})[:5]
+    applied = rows(indexed, "F03B14", {"condition": [cond("F03B14.DOC", "LIST", *map(str, paid))]})
+    assert applied == [r for r in lines if r["DOC"] in paid] and len(applied) >= 5
+    journal = rows(indexed, "F0911")
+    documents = sorted({r["DOC"] for r in journal if r["DCT"] == "RI"})[:5]
+    entries = rows(indexed, "F0911", {"condition": [cond("F0911.DOC", "LIST", *map(str, documents))]})
+    assert entries == [r for r in journal if r["DOC"] in documents] and len(entries) >= 5
+
+
+def test_open_items_gives_every_customer_exactly_that_many_open_invoices() -> None:
+    ledger = rows(Store(Dataset(customers=60, seed=7, open_items=3)), "F03B11")
+    documents: dict[int, set[int]] = {}
+    for row in ledger:
+        assert (row["DCT"], row["AAP"], row["PST"]) == ("RI", row["AG"], "A")
+        documents.setdefault(row["AN8"], set()).add(row["DOC"])
+    assert len(documents) == 60 and {len(docs) for docs in documents.values()} == {3}

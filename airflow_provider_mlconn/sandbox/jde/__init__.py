@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--customers", type=int, default=2000, help="number of seeded customers (default 2000)"
     )
     parser.add_argument("--seed", type=int, default=42, help="seed of the generated data (default 42)")
+    parser.add_argument(
+        "--open-items",
+        type=int,
+        default=None,
+        help="give every customer exactly this many open invoices instead of the mixed ledger (0-9; "
+        "benchmarks)",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every /jderest call")
     parser.add_argument(
         "--fault-rate",
@@ -97,4 +104,5 @@ def app_from_args(args: argparse.Namespace) -> FastAPI:
         allow_basic_auth=not args.no_basic_auth,
         duplicate_check=not args.no_duplicate_check,
         fault_after_commit_rate=args.fault_after_commit_rate,
+        open_items=args.open_items,
     )

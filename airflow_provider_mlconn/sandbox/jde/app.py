@@ -69,6 +69,7 @@ class Options:
     allow_basic_auth: bool = True
     duplicate_check: bool = True  # the orchestrations refuse an external reference that exists
     fault_after_commit_rate: float = 0.0  # orchestration calls that commit, then lose the response
+    open_items: int | None = None  # every customer has exactly this many open invoices (benchmarks)
 
 
 class AisError(Exception):
@@ -138,14 +139,20 @@ class Sandbox:
         self.after_commit_random = random.Random(options.seed ^ 0xC0317)
         self.stats = Stats()
         self.sessions = Sessions(time_to_live=options.token_ttl, idle_timeout=options.session_timeout)
-        self.store = Store(Dataset(customers=options.customers, seed=options.seed))
+        self.store = Store(
+            Dataset(customers=options.customers, seed=options.seed, open_items=options.open_items)
+        )
 
     def reset(self, *, customers: int | None = None, seed: int | None = None) -> None:
         if customers is not None:
             self.options.customers = customers
         if seed is not None:
             self.options.seed = seed
-        self.store = Store(Dataset(customers=self.options.customers, seed=self.options.seed))
+        self.store = Store(
+            Dataset(
+                customers=self.options.customers, seed=self.options.seed, open_items=self.options.open_items
+            )
+        )
         self.sessions.clear()
         self.stats = Stats()
 

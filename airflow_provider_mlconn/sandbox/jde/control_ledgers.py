@@ -288,7 +288,9 @@ class DocumentIn(BaseModel):
 
 class ApplicationIn(DocumentIn):
     pay_item: str = Field("", max_length=3)
-    amount: Decimal | None = Field(None, description="default: what the document has open")
+    amount: Decimal | None = Field(None, description="default: what the document has open (less write_off)")
+    write_off: Decimal = Field(Decimal(0), ge=0, description="closed without payment (F03B14.AWAT)")
+    write_off_reason: str = Field("", max_length=2, description="F03B14.RSCO, e.g. BD (bad debt)")
 
 
 class NewReceipt(BaseModel):
@@ -379,10 +381,22 @@ async def key_receipt(request: Request, body: NewReceipt) -> dict[str, Any]:
     for index, (application, rows) in enumerate(zip(body.applications, documents, strict=True)):
         pay_item = application.pay_item.zfill(3) if application.pay_item else ""
         open_amount = sum(r["AAP"] for r in rows if not pay_item or r["SFX"] == pay_item)
-        value = _hundredths(application.amount, currency) if application.amount is not None else open_amount
+        write_off = _hundredths(application.write_off, currency)
+        value = (
+            _hundredths(application.amount, currency)
+            if application.amount is not None
+            else open_amount - write_off
+        )
         applications.append(
             Application(
-                rows[0]["DOC"], rows[0]["DCT"], rows[0]["KCO"], pay_item, value, f"applications[{index}]"
+                rows[0]["DOC"],
+                rows[0]["DCT"],
+                rows[0]["KCO"],
+                pay_item,
+                value,
+                f"applications[{index}]",
+                write_off=write_off,
+                write_off_reason=application.write_off_reason.upper(),
             )
         )
     received = (
@@ -403,6 +417,136 @@ async def key_receipt(request: Request, body: NewReceipt) -> dict[str, Any]:
     if receipt.unapplied_document is not None:
         extra["unapplied_document_number"] = receipt.unapplied_document["DOC"]
     return edit.result(**extra)
+
+
+class VoidIn(BaseModel):
+    void_date: date | None = Field(None, description="default: today")
+    reason: str = Field("", max_length=3, description="void reason code (UDC 03B/VR)")
+    user: str = "JDEUSER"
+
+
+@router.post("/receipts/{payment_id}/void")
+async def void_keyed_receipt(request: Request, payment_id: int, body: VoidIn) -> dict[str, Any]:
+    """Void a receipt in P03B102 (a receipt keyed twice, a bounced cheque): its lines reversed, the
+    invoices it paid open again, its unapplied cash voided, its journal entry reversed."""
+    edit = Edit(request, body.user)
+    header = postings.receipt_header(edit.sandbox.store, payment_id)
+    if header is None:
+        raise HTTPException(404, f"no receipt with payment id {payment_id}")
+    with refused_as_422():
+        voided = postings.void_receipt(
+            edit.sandbox.store, edit.context, header=header,
+            void_date=to_julian(body.void_date) if body.void_date else edit.context.today,
+            reason=(body.reason or "DUP").upper(), field_name="payment_id", program="P03B102",
+        )  # fmt: skip
+    return edit.result(payment_id=payment_id, reopened=[row["DOC"] for row in voided.reopened])
+
+
+class InvoiceLineIn(BaseModel):
+    amount: Decimal = Field(ge=0, description="revenue of the line, in the customer's currency")
+    account: str | None = Field(None, description="BU.Object[.Sub]; default: the company's BU.4110")
+    remark: str = Field("", max_length=30, description="F0911.EXR")
+
+
+class NewInvoice(BaseModel):
+    customer: int
+    lines: list[InvoiceLineIn] = Field(min_length=1)
+    tax: Decimal = Field(Decimal(0), ge=0)
+    company: str | None = Field(None, description="default: the customer's first company")
+    invoice_date: date | None = None
+    due_date: date | None = Field(None, description="default: invoice date + the customer's terms")
+    reference: str = Field("", max_length=25, description="F03B11.VR01")
+    purchase_order: str = Field("", max_length=8)
+    remark: str = Field("", max_length=30)
+    user: str = "JDEUSER"
+
+
+@router.post("/invoices", status_code=201)
+async def enter_invoice(request: Request, body: NewInvoice) -> dict[str, Any]:
+    """A standard invoice entered in P03B11 (no sales order): one RI pay item for the lines plus tax
+    (F03B11, next DOC, due by the customer's terms) and a revenue line per line (F0911, credit)."""
+    edit = Edit(request, body.user)
+    store = edit.sandbox.store
+    book, master = _customer_master(edit, body.customer, body.company)
+    company, currency = master["CO"], master["CRCD"]
+    with refused_as_422():
+        accounts = [
+            account(
+                store, company, line.account or f"{COMPANIES[company][1]}.4110", f"lines[{index}].account"
+            )
+            for index, line in enumerate(body.lines)
+        ]
+    amounts = [_hundredths(line.amount, currency) for line in body.lines]
+    tax = _hundredths(body.tax, currency)
+    day = to_julian(body.invoice_date) if body.invoice_date else edit.context.today
+    terms = master["TRAR"].strip() or "N30"
+    due = (
+        to_julian(body.due_date)
+        if body.due_date
+        else to_julian(to_date(day) + timedelta(days=PAYMENT_TERMS.get(terms, 30)))
+    )
+    doc, batch = store.take_document_number(), store.take_batch_number()
+    postings.ar_document(
+        store, edit.context, doc=doc, dct="RI", company=company, an8=body.customer, master=master,
+        pay_items=[PayItem(sum(amounts) + tax, tax, due, "")], invoice_date=day, gl_date=day,
+        currency=currency, reference=body.reference, purchase_order=body.purchase_order,
+        remark=body.remark, batch=batch, program="P03B11",
+    )  # fmt: skip
+    revenue = [
+        (target, -amount, line.remark)
+        for target, amount, line in zip(accounts, amounts, body.lines, strict=True)
+    ]
+    postings.journal(
+        store, edit.context, company=company, dct="RI", doc=doc, gl_date=day, batch=batch, batch_type="IB",
+        lines=revenue, an8=body.customer, explanation=book["ALPH"], currency=currency, remark=body.remark,
+        program="P03B11",
+    )  # fmt: skip
+    return edit.result(document_number=doc, document_type="RI", document_company=company)
+
+
+class DocumentVoid(DocumentIn):
+    customer: int
+    void_date: date | None = Field(None, description="default: today")
+    user: str = "JDEUSER"
+
+
+@router.post("/documents/void")
+async def void_document(request: Request, body: DocumentVoid) -> dict[str, Any]:
+    """Void an invoice or credit memo in P03B11: every pay item gets VOD = V, the void date and no open
+    amount, and the journal entry is reversed on the void date. JDE refuses to void a document that
+    has receipts applied (void the receipts first)."""
+    edit = Edit(request, body.user)
+    store = edit.sandbox.store
+    items = _document(edit, body.customer, body)
+    if any(item["VOD"].strip() for item in items):
+        raise HTTPException(422, f"5561 Document Already Voided: {body.document_number} {body.document_type}")
+    if any(item["AAP"] != item["AG"] for item in items):
+        raise HTTPException(
+            422,
+            f"5560 Receipts Applied: document {body.document_number} has receipts applied; void them first",
+        )
+    day = to_julian(body.void_date) if body.void_date else edit.context.today
+    doc, dct, company = items[0]["DOC"], items[0]["DCT"], items[0]["KCO"]
+    group = doc // 10
+    ledger = [dict(r) for r in edit.rows("F03B11", group)]
+    for row in ledger:
+        if (row["DOC"], row["DCT"], row["KCO"]) == (doc, dct, company):
+            row.update(VOD="V", VDGJ=day, AAP=0, FAP=0, PST="P")
+            edit.stamp("F03B11", row, "P03B11")
+    edit.save("F03B11", group, ledger)
+    gl = store.table("F0911")
+    gl_group = (company, dct, group)
+    entry = [r for r in (gl.rows_of(gl_group) if gl.has_group(gl_group) else []) if r["DOC"] == doc]
+    accounts = {r["AID"]: r for r in store.table("F0901").rows_of(0)}
+    if entry:
+        batch = store.take_batch_number()
+        reversal = [(accounts.get(r["AID"], r), -r["AA"], r["EXR"]) for r in entry]
+        postings.journal(
+            store, edit.context, company=company, dct=dct, doc=doc, gl_date=day, batch=batch, batch_type="IB",
+            lines=reversal, an8=body.customer, explanation=entry[0]["EXA"], currency=entry[0]["CRCD"],
+            remark="Void", program="P03B11", first_line=max(r["JELN"] for r in entry) // 10 + 1,
+        )  # fmt: skip
+    return edit.result(document_number=doc, document_type=dct, document_company=company)
 
 
 @router.post("/credit-memos", status_code=201)

@@ -32,7 +32,10 @@ class PayItem:
 
 @dataclass(frozen=True)
 class Application:
-    """Part of a receipt applied to a document: positive pays an invoice, negative takes a credit."""
+    """Part of a receipt applied to a document: positive pays an invoice, negative takes a credit.
+
+    ``write_off`` closes more of the invoice than was paid (F03B14.AWAT, reason RSCO): the open
+    amount drops by both, the receipt's cash only by ``amount``."""
 
     doc: int
     dct: str
@@ -40,6 +43,8 @@ class Application:
     pay_item: str  # blank: the oldest open pay items first
     amount: int
     field: str  # the input it came from, for error messages
+    write_off: int = 0
+    write_off_reason: str = ""
 
 
 @dataclass
@@ -137,10 +142,12 @@ def journal(
     currency: str,
     remark: str,
     program: str,
+    first_line: int = 1,
 ) -> list[Row]:
-    """Write a journal entry's lines (F0911, ledger AA, unposted): (account, amount, remark) each."""
+    """Write a journal entry's lines (F0911, ledger AA, unposted): (account, amount, remark) each,
+    numbered (JELN) from ``first_line`` x 10 (a reversal continues the entry it reverses)."""
     rows = []
-    for number, (account, amount, line_remark) in enumerate(lines, start=1):
+    for number, (account, amount, line_remark) in enumerate(lines, start=first_line):
         row = TABLES["F0911"].blank()
         row.update(
             {
@@ -200,11 +207,15 @@ def post_receipt(
     ledger = store.table("F03B11")
     changed: dict[int, list[Row]] = {}  # F03B11 group -> its rows, edited copies
     applied: list[tuple[Row, int]] = []
+    written_off: list[tuple[Row, int, str]] = []  # (pay item, write-off, reason)
     for application in applications:
         group = application.doc // 10
         if group not in changed:
             changed[group] = [dict(r) for r in (ledger.rows_of(group) if ledger.has_group(group) else [])]
-        applied += _apply(changed[group], application, an8=an8, currency=currency)
+        parts = _apply(changed[group], application, an8=an8, currency=currency)
+        for item, cash, write_off in _split_write_off(parts, application.write_off):
+            applied.append((item, cash))
+            written_off.append((item, write_off, application.write_off_reason))
     applied_total = sum(part for _, part in applied)
     if applied_total > amount:
         raise BusinessError(
@@ -232,8 +243,10 @@ def post_receipt(
     context.stamp("F03B13", header, program)
     matching = "RC" if amount else "RS"  # a zero receipt that nets a credit memo is a "spread" receipt
     lines = [
-        _receipt_line(header, number, item, part, matching)
-        for number, (item, part) in enumerate(applied, start=1)
+        _receipt_line(header, number, item, part, matching, write_off=write_off, reason=reason)
+        for number, ((item, part), (_, write_off, reason)) in enumerate(
+            zip(applied, written_off, strict=True), start=1
+        )
     ]
     for group, rows in changed.items():
         ledger.replace_group(group, rows)
@@ -247,7 +260,14 @@ def post_receipt(
     store.append("F03B13", pyid // 10, [header])
     store.append("F03B14", pyid // 10, lines)
     receivable = store.account_for(company, COMPANIES[company][1], "1210")
-    entry = [(bank, amount), (receivable, -applied_total), (unapplied_account, -unapplied)]
+    written_total = sum(write_off for _, write_off, _ in written_off)
+    write_off_account = store.account_for(company, COMPANIES[company][1], "4910") if written_total else None
+    entry = [
+        (bank, amount),
+        (receivable, -applied_total - written_total),
+        (unapplied_account, -unapplied),
+        (write_off_account, written_total),
+    ]
     journal(
         store,
         context,
@@ -294,7 +314,11 @@ def _apply(rows: list[Row], application: Application, *, an8: int, currency: str
             f"document {doc} is in {items[0]['CRCD']}, the receipt in {currency}",
         )
     open_total = sum(r["AAP"] for r in items)
-    wanted = application.amount
+    wanted = application.amount + application.write_off
+    if application.write_off < 0 or (application.write_off and application.amount < 0):
+        raise BusinessError(
+            "5518", "Invalid Write-Off", f"{where}.WriteOff", "a write-off is positive and closes an invoice"
+        )
     if wanted == 0 or (wanted > 0) != (open_total > 0) or abs(wanted) > abs(open_total):
         raise BusinessError(
             "5515",
@@ -319,13 +343,26 @@ def _apply(rows: list[Row], application: Application, *, an8: int, currency: str
     return result
 
 
-def _receipt_line(header: Row, number: int, document: Row, part: int, matching: str) -> Row:
+def _split_write_off(applied: list[tuple[Row, int]], write_off: int) -> list[tuple[Row, int, int]]:
+    """(pay item, cash, write-off) per pay item: the write-off is taken from the last parts closed."""
+    split = []
+    for item, part in reversed(applied):
+        taken = min(part, write_off) if write_off > 0 else 0
+        write_off -= taken
+        split.append((item, part - taken, taken))
+    return list(reversed(split))
+
+
+def _receipt_line(
+    header: Row, number: int, document: Row, part: int, matching: str, *, write_off: int = 0, reason: str = ""
+) -> Row:
     line = TABLES["F03B14"].blank()
     line.update(
         {
             "PYID": header["PYID"], "RC5": number, "CKNU": header["CKNU"], "DOC": document["DOC"],
             "DCT": document["DCT"], "KCO": document["KCO"], "SFX": document["SFX"], "AN8": header["AN8"],
             "PYR": header["PYR"], "DGJ": header["DGJ"], "ICU": header["ICU"], "PAAP": part, "ADSA": 0,
+            "AWAT": write_off, "RSCO": reason.ljust(2)[:2] if write_off else "  ",
             "CRCD": header["CRCD"], "DCTM": matching, "RMK": header["RMK"],
         }
     )  # fmt: skip
@@ -397,7 +434,7 @@ def void_receipt(
                 line["DOC"], line["DCT"], line["KCO"], line["SFX"],
             ):  # fmt: skip
                 continue
-            item["AAP"] += line["PAAP"]
+            item["AAP"] += line["PAAP"] + line.get("AWAT", 0)
             if item["CRRM"] == "F":
                 item["FAP"] = item["AAP"]
             item["PST"] = pay_status(item["AAP"])
@@ -415,6 +452,7 @@ def void_receipt(
             RC5=next_line,
             PAAP=-line["PAAP"],
             ADSA=-line["ADSA"],
+            AWAT=-line.get("AWAT", 0),
             DCTM="RO",
             DGJ=void_date,
             ICU=batch,

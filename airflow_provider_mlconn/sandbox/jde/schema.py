@@ -334,6 +334,8 @@ TABLES: dict[str, TableSchema] = {
             _i("ICU", "Batch Number"),
             _n("PAAP", "Payment Amount"),
             _n("ADSA", "Discount Taken"),
+            _n("AWAT", "Write-Off Amount"),
+            _s("RSCO", "Write-Off Reason Code", 2),
             _s("CRCD", "Currency Code", 3),
             _s("DCTM", "Matching Document Type", 2),
             _s("RMK", "Remark", 30),

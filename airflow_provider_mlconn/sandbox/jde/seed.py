@@ -489,11 +489,15 @@ class Reachability:
 class Dataset:
     """The seeded key space and the row generators of every table."""
 
-    def __init__(self, *, customers: int, seed: int) -> None:
+    def __init__(self, *, customers: int, seed: int, open_items: int | None = None) -> None:
         if customers < 0:
             raise ValueError("customers must be >= 0")
+        if open_items is not None and not 0 <= open_items <= 9:
+            raise ValueError("open_items must be between 0 and 9")
         self.customers = customers
         self.seed = seed
+        # every customer has exactly this many open invoices instead of the mixed ledger (benchmarks)
+        self.open_items = open_items
         blocks = -(-customers // CUSTOMERS_PER_BLOCK)
         numbers: list[int] = [1, 200]
         for k in range(blocks * BLOCK):
@@ -557,6 +561,8 @@ class Dataset:
             if rng.random() < 0.05:  # also buys from the other company: a second F03012 row
                 companies = (culture.company, "00200" if culture.company == "00001" else "00001")
             invoices = rng.weighted((0, 1, 2, 3), (40, 30, 20, 10))
+            if self.open_items is not None:
+                invoices = self.open_items
         return Party(
             an8=an8,
             kind=kind,
@@ -984,6 +990,8 @@ class Dataset:
             due = invoice_date + timedelta(days=PAYMENT_TERMS[terms])
             status = rng.weighted(("P", "A", "partial"), (45, 45, 10))
             credit_memo = rng.random() < 0.03
+            if self.open_items is not None:
+                status, credit_memo = "A", False
             items = []
             for sfx in range(1, rng.choice((1, 1, 1, 2, 3)) + 1):
                 gross = rng.randrange(5_000, 2_500_000)
@@ -1158,6 +1166,8 @@ class Dataset:
                     "ICU": header["ICU"],
                     "PAAP": item["AG"] - item["AAP"],
                     "ADSA": 0,
+                    "AWAT": 0,
+                    "RSCO": "  ",
                     "CRCD": item["CRCD"],
                     "DCTM": "RC",
                     "RMK": "",

@@ -45,11 +45,19 @@ class VirtualTable:
         group_ids: list[Any],
         generate: Callable[[Any], list[Row]],
         group_of: Callable[[Any], Any] | None = None,
+        *,
+        index: Callable[[VirtualTable, CompiledQuery], Iterable[Any] | None] | None = None,
+        seeded_dates: tuple[str, ...] = ("UPMJ",),
     ) -> None:
         self.schema = schema
         self.group_ids = group_ids
         self.generate = generate
         self.group_of = group_of  # first key column value -> group id, monotone; None = no seeking
+        # JDE's other indexes: the groups a query can touch by columns other than the first key
+        # (None from it: the query does not narrow them)
+        self.index = index
+        # date columns no generated row holds a value after the seed's anchor day in
+        self.seeded_dates = tuple(c for c in seeded_dates if c in schema.columns)
         self.overrides: dict[Any, list[Row]] = {}
 
     def rows_of(self, group: Any) -> list[Row]:
@@ -91,11 +99,34 @@ class Store:
             "F4101": VirtualTable(TABLES["F4101"], list(dataset.item_numbers), dataset.f4101, _identity),
             "F0901": VirtualTable(TABLES["F0901"], [0], lambda _: dataset.accounts),
             "F0006": VirtualTable(TABLES["F0006"], [0], lambda _: dataset.business_units),
-            "F03B11": VirtualTable(TABLES["F03B11"], list(numbers), dataset.f03b11, _tens),
-            "F03B13": VirtualTable(TABLES["F03B13"], list(numbers), dataset.f03b13, _tens),
-            "F03B14": VirtualTable(TABLES["F03B14"], list(numbers), dataset.f03b14, _tens),
+            "F03B11": VirtualTable(
+                TABLES["F03B11"],
+                list(numbers),
+                dataset.f03b11,
+                _tens,
+                index=_by_customer,
+                seeded_dates=("UPMJ", "DGJ", "DDJ", "DIVJ"),
+            ),
+            "F03B13": VirtualTable(
+                TABLES["F03B13"],
+                list(numbers),
+                dataset.f03b13,
+                _tens,
+                index=_by_customer,
+                seeded_dates=("UPMJ", "DGJ", "DMTJ"),
+            ),
+            "F03B14": VirtualTable(
+                TABLES["F03B14"],
+                list(numbers),
+                dataset.f03b14,
+                _tens,
+                index=_by_customer_or_document,
+                seeded_dates=("UPMJ", "DGJ"),
+            ),
             "F0411": VirtualTable(TABLES["F0411"], list(numbers), dataset.f0411, _tens),
-            "F0911": VirtualTable(TABLES["F0911"], dataset.gl_groups(), dataset.f0911),
+            "F0911": VirtualTable(
+                TABLES["F0911"], dataset.gl_groups(), dataset.f0911, index=_by_journal_document
+            ),
             "F4106": VirtualTable(TABLES["F4106"], list(dataset.item_numbers), dataset.f4106, _identity),
             "F42119": VirtualTable(TABLES["F42119"], list(numbers), dataset.f42119, _sales_order_group),
         }
@@ -160,6 +191,48 @@ def _tens(value: Any) -> Any:
 
 def _sales_order_group(order_number: Any) -> Any:
     return (int(order_number) - SALES_ORDER_BASE) // 10
+
+
+# Secondary indexes. Seeded ledger rows of a customer sit in the group of its address number (its
+# documents and receipts are numbered AN8 * 10 + n); documents and receipts entered later take next
+# numbers from NEW_DOCUMENT_START on and sit in groups of their own, all above it.
+_NEW_GROUPS = NEW_DOCUMENT_START // 10
+
+
+def _integral_values(r: Range) -> set[int] | None:
+    if r.everything or r.values is None or not all(_integral(v) for v in r.values):
+        return None
+    return {int(v) for v in r.values}
+
+
+def _seeded_or_new(table: VirtualTable, seeded: set[int]) -> list[Any]:
+    newer = table.group_ids[bisect.bisect_left(table.group_ids, _NEW_GROUPS) :]
+    return sorted({*(g for g in seeded if table.has_group(g)), *newer})
+
+
+def _by_customer(table: VirtualTable, compiled: CompiledQuery) -> list[Any] | None:
+    """F03B11/F03B13 by AN8 (JDE's customer index)."""
+    customers = _integral_values(compiled.column_range("AN8"))
+    return None if customers is None else _seeded_or_new(table, customers)
+
+
+def _by_customer_or_document(table: VirtualTable, compiled: CompiledQuery) -> list[Any] | None:
+    """F03B14 by AN8, or by the document paid (DOC): a seeded line sits with its invoice's customer."""
+    found = _by_customer(table, compiled)
+    documents = _integral_values(compiled.column_range("DOC"))
+    if documents is None:
+        return found
+    by_document = _seeded_or_new(table, {d // 10 for d in documents})
+    return by_document if found is None else sorted(set(found) & set(by_document))
+
+
+def _by_journal_document(table: VirtualTable, compiled: CompiledQuery) -> list[Any] | None:
+    """F0911 by DOC: its groups are (company, document type, DOC // 10)."""
+    documents = _integral_values(compiled.column_range("DOC"))
+    if documents is None:
+        return None
+    tens = {d // 10 for d in documents}
+    return [group for group in table.group_ids if group[2] in tens]
 
 
 # -- conditions ----------------------------------------------------------------------------------
@@ -398,21 +471,37 @@ def _inside(value: Any, r: Range) -> bool:
     return not (r.high is not None and (value > r.high or (r.high_open and value == r.high)))
 
 
+#: Columns whose possible values a compiled query works out besides the first key column: the audit
+#: date (a "changed since" poll reads the edited groups alone) and the columns JDE keeps indexes on
+#: for the ledgers (customer, document, dates).
+RANGED_COLUMNS = ("UPMJ", "AN8", "DOC", "DGJ", "DDJ", "DIVJ", "DMTJ")
+
+
 @dataclass
 class CompiledQuery:
     predicate: Predicate | None
     key_range: Range
-    audit_range: Range = field(default_factory=Range.all)  # values UPMJ can take in matching rows
+    #: The values each of ``RANGED_COLUMNS`` can take in matching rows (absent: any).
+    column_ranges: dict[str, Range] = field(default_factory=dict)
+
+    @property
+    def audit_range(self) -> Range:
+        """The values UPMJ can take in matching rows."""
+        return self.column_range("UPMJ")
+
+    def column_range(self, column: str) -> Range:
+        return self.column_ranges.get(column) or Range.all()
 
 
 def compile_query(schema: TableSchema, query: Any, context: QueryContext) -> CompiledQuery:
     """Compile a data-service ``query`` object: conditions joined by ``matchType``, then each
     ``complexQuery`` entry folded in, left to right, with its ``andOr``."""
     if query is None:
-        return CompiledQuery(None, Range.all(), Range.all())
+        return CompiledQuery(None, Range.all())
     if not isinstance(query, dict):
         raise QueryError("query must be an object")
     key_column = schema.primary_key[0]
+    ranged = [c for c in RANGED_COLUMNS if c in schema.columns]
     match = str(query.get("matchType", "MATCH_ALL")).upper()
     if match not in ("MATCH_ALL", "MATCH_ANY"):
         raise QueryError(f"matchType must be MATCH_ALL or MATCH_ANY, got {match!r}")
@@ -421,21 +510,22 @@ def compile_query(schema: TableSchema, query: Any, context: QueryContext) -> Com
         raise QueryError("query.condition must be a list")
     predicates: list[Predicate] = []
     ranges: list[Range] = []
-    audit_ranges: list[Range] = []
+    column_ranges: list[dict[str, Range]] = []
     for condition in conditions:
         predicate, alias, op, values = compile_condition(schema, condition, context)
         predicates.append(predicate)
         ranges.append(_condition_range(alias, key_column, op, values))
-        audit_ranges.append(_condition_range(alias, "UPMJ", op, values))
+        column_ranges.append({c: _condition_range(alias, c, op, values) for c in ranged})
     combined: Predicate | None = None
     key_range: Range | None = None
-    audit_range: Range | None = None
+    by_column: dict[str, Range] | None = None
     if predicates:
         combined = _all(predicates) if match == "MATCH_ALL" else _any(predicates)
         join = _intersect if match == "MATCH_ALL" else _union
-        key_range, audit_range = ranges[0], audit_ranges[0]
-        for r, a in zip(ranges[1:], audit_ranges[1:], strict=True):
-            key_range, audit_range = join(key_range, r), join(audit_range, a)
+        key_range, by_column = ranges[0], column_ranges[0]
+        for r, columns in zip(ranges[1:], column_ranges[1:], strict=True):
+            key_range = join(key_range, r)
+            by_column = {c: join(by_column[c], columns[c]) for c in ranged}
     complex_entries = query.get("complexQuery") or []
     if not isinstance(complex_entries, list):
         raise QueryError("query.complexQuery must be a list")
@@ -447,21 +537,17 @@ def compile_query(schema: TableSchema, query: Any, context: QueryContext) -> Com
             raise QueryError(f"complexQuery andOr must be AND or OR, got {and_or!r}")
         inner = compile_query(schema, entry["query"], context)
         inner_predicate = inner.predicate or (lambda row: True)
-        if combined is None or key_range is None or audit_range is None:
-            combined, key_range, audit_range = inner_predicate, inner.key_range, inner.audit_range
-        elif and_or == "AND":
-            combined = _all([combined, inner_predicate])
-            key_range, audit_range = (
-                _intersect(key_range, inner.key_range),
-                _intersect(audit_range, inner.audit_range),
-            )
+        inner_columns = {c: inner.column_range(c) for c in ranged}
+        if combined is None or key_range is None or by_column is None:
+            combined, key_range, by_column = inner_predicate, inner.key_range, inner_columns
         else:
-            combined = _any([combined, inner_predicate])
-            key_range, audit_range = (
-                _union(key_range, inner.key_range),
-                _union(audit_range, inner.audit_range),
+            join = _intersect if and_or == "AND" else _union
+            combined = (
+                _all([combined, inner_predicate]) if and_or == "AND" else _any([combined, inner_predicate])
             )
-    return CompiledQuery(combined, key_range or Range.all(), audit_range or Range.all())
+            key_range = join(key_range, inner.key_range)
+            by_column = {c: join(by_column[c], inner_columns[c]) for c in ranged}
+    return CompiledQuery(combined, key_range or Range.all(), by_column or {})
 
 
 def _all(predicates: Sequence[Predicate]) -> Predicate:
@@ -538,7 +624,13 @@ def select(
     No generated row is stamped after ``seeded_until`` (Julian), so a query that only wants rows
     changed later ("changed since" polls) reads the edited groups alone."""
     groups: Iterable[Any] = candidate_groups(table, compiled.key_range)
-    if seeded_until and "UPMJ" in table.schema.columns and _only_after(compiled.audit_range, seeded_until):
+    indexed = table.index(table, compiled) if table.index is not None else None
+    if indexed is not None:
+        allowed = set(indexed)
+        groups = [group for group in groups if group in allowed]
+    if seeded_until and any(
+        _only_after(compiled.column_range(column), seeded_until) for column in table.seeded_dates
+    ):
         groups = [group for group in groups if group in table.overrides]
     rows: Iterator[Row] = table.scan(groups)
     if compiled.predicate is not None:
