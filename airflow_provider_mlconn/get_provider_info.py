@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow_provider_mlconn import __version__
 from airflow_provider_mlconn.hubspot import connection as hubspot_connection
+from airflow_provider_mlconn.hubspot import webhook_connection
 from airflow_provider_mlconn.jde import connection as jde_connection
 
 
@@ -38,11 +39,15 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "integration-name": "HubSpot",
-                "python-modules": ["airflow_provider_mlconn.hooks.hubspot"],
+                "python-modules": [
+                    "airflow_provider_mlconn.hooks.hubspot",
+                    "airflow_provider_mlconn.hooks.hubspot_webhooks",
+                ],
             },
         ],
         "connection-types": [
             jde_connection.CONNECTION_TYPE_INFO,
             hubspot_connection.CONNECTION_TYPE_INFO,
+            webhook_connection.CONNECTION_TYPE_INFO,
         ],
     }

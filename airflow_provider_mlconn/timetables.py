@@ -17,8 +17,10 @@ A timetable that is not one of Airflow's own must be registered by a plugin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -57,9 +59,25 @@ class SyncTimetable(CronDataIntervalTimetable):
         return DagRunInfo.interval(start=start, end=end)
 
 
-def sync_schedule(schedule: Any, *, timezone: str = "UTC") -> Any:
+def sync_schedule(schedule: Any, *, timezone: str = "UTC", assets: Sequence[Asset] = ()) -> Any:
     """A flow DAG's ``schedule`` argument: a cron expression or preset becomes a ``SyncTimetable``;
-    None, "none" and "" mean manual runs only; a timetable object is kept as it is."""
+    None, "none" and "" mean manual runs only; a timetable object is kept as it is.
+
+    With ``assets`` (the webhook assets, docs/BEHAVIOR.md H20) an event on any of them also starts
+    a run: ``AssetOrTimeSchedule`` of the timetable and the assets, so polling stays the guarantee;
+    with no timetable ("none") the assets alone schedule."""
+    timetable = _timetable(schedule, timezone)
+    if not assets:
+        return timetable
+    condition = assets[0] if len(assets) == 1 else AssetAny(*assets)
+    if timetable is None:
+        return condition
+    if isinstance(timetable, str):
+        raise ValueError(f"schedule {timetable!r} cannot be combined with webhook assets")
+    return AssetOrTimeSchedule(timetable=timetable, assets=condition)
+
+
+def _timetable(schedule: Any, timezone: str) -> Any:
     if schedule is None:
         return None
     if not isinstance(schedule, str):

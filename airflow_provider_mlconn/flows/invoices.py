@@ -41,6 +41,7 @@ from airflow_provider_mlconn.http import AuthenticationError, OutcomeUnknownErro
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.hubspot.properties import PropertyOption, PropertySpec, jde_group
+from airflow_provider_mlconn.hubspot.webhooks import HUBSPOT_IDS_OPTION
 from airflow_provider_mlconn.jde import orchestrations as orch
 from airflow_provider_mlconn.jde import query as q
 from airflow_provider_mlconn.jde.models import CustomerLedgerRow, CustomerMasterRow, VoucherRow
@@ -193,9 +194,16 @@ POSTED_STATUSES = ("open", "paid")
 
 
 def extract_invoices(window: Window, writer: StagingWriter) -> datetime | None:
-    """Stage the invoices changed in the window with everything their posting needs."""
+    """Stage the invoices changed in the window with everything their posting needs; a webhook run
+    (option ``hubspot_ids``) stages the invoices it names, read by id, and moves no watermark."""
     settings = read_settings(fresh=True)
     with HubSpotHook(settings.hubspot_conn_id) as hook:
+        named = window.options.get(HUBSPOT_IDS_OPTION)
+        if named:
+            found = hook.read_records(ObjectType.INVOICES, [str(i) for i in named], properties=INVOICE_READ)
+            for chunk in _chunked(list(found.values()), settings.read_batch_size):
+                _stage_invoices(hook, writer, chunk, settings)
+            return None
         end = min(window.end, hook.search_horizon())
         start = window.start or datetime(1970, 1, 1, tzinfo=timezone.utc)
         latest: datetime | None = None
@@ -210,6 +218,10 @@ def extract_invoices(window: Window, writer: StagingWriter) -> datetime | None:
                 batch = []
         _stage_invoices(hook, writer, batch, settings)
     return latest
+
+
+def _chunked(records: Sequence[HubSpotRecord], size: int) -> list[list[HubSpotRecord]]:
+    return [list(records[start : start + size]) for start in range(0, len(records), size)]
 
 
 def _stage_invoices(

@@ -37,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, JdeBusinessError
-from airflow_provider_mlconn.hubspot.models import RecordOutcome, WriteStatus
+from airflow_provider_mlconn.hubspot.models import HubSpotRecord, RecordOutcome, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.hubspot.properties import PropertyOption, PropertySpec, jde_group
+from airflow_provider_mlconn.hubspot.webhooks import HUBSPOT_IDS_OPTION
 from airflow_provider_mlconn.jde import orchestrations as orch
 from airflow_provider_mlconn.jde import query as q
 from airflow_provider_mlconn.jde.dates import JDE_STAMP, JdeTimestamp, window_stamps
@@ -181,7 +182,10 @@ def _ensure_properties(hook: HubSpotHook) -> None:
 
 
 def extract_items(window: Window, writer: StagingWriter) -> datetime | None:
-    """Stage the items changed in the window (whole: F4101 row and F4106 prices) as products."""
+    """Stage the items changed in the window (whole: F4101 row and F4106 prices) as products. A
+    webhook run (option ``hubspot_ids``: HubSpot products changed) reads nothing from JDE."""
+    if window.options.get(HUBSPOT_IDS_OPTION):
+        return None
     settings = read_settings(fresh=True)
     with JdeAisHook(settings.jde_conn_id) as hook:
         zone = hook.server_zone
@@ -246,22 +250,33 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[list[int]]:
 
 def extract_products(window: Window, writer: StagingWriter) -> datetime | None:
     """Stage the HubSpot products changed in the window, keyed by their JDE item number (or the one
-    they will get)."""
+    they will get). A webhook run (option ``hubspot_ids``) stages the products it names, read by id,
+    and moves no watermark."""
     settings = read_settings(fresh=True)
     with HubSpotHook(settings.hubspot_conn_id) as hook:
+        named = window.options.get(HUBSPOT_IDS_OPTION)
+        if named:
+            found = hook.read_records(
+                ObjectType.PRODUCTS, [str(i) for i in named], properties=READ_PROPERTIES
+            )
+            for product in found.values():
+                _stage_product(writer, product)
+            return None
         end = min(window.end, hook.search_horizon())
         start = window.start or datetime(1970, 1, 1, tzinfo=timezone.utc)
         latest: datetime | None = None
         for product in hook.iter_changed_records(
             ObjectType.PRODUCTS, start=start, end=end, properties=READ_PROPERTIES
         ):
-            properties = product.properties
-            number = str(properties.get("jde_item_number") or "").strip() or new_item_number(
-                properties, product.id
-            )
-            writer.stage("jde_item", number, {"id": product.id, "properties": dict(properties)})
+            _stage_product(writer, product)
             latest = product.updated_at if latest is None else max(latest, product.updated_at)
     return latest
+
+
+def _stage_product(writer: StagingWriter, product: HubSpotRecord) -> None:
+    properties = product.properties
+    number = str(properties.get("jde_item_number") or "").strip() or new_item_number(properties, product.id)
+    writer.stage("jde_item", number, {"id": product.id, "properties": dict(properties)})
 
 
 # -- map -------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from airflow_provider_mlconn.http import AuthenticationError, OutcomeUnknownErro
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.hubspot.properties import PropertyOption, PropertySpec, jde_group
+from airflow_provider_mlconn.hubspot.webhooks import HUBSPOT_IDS_OPTION
 from airflow_provider_mlconn.jde import orchestrations as orch
 from airflow_provider_mlconn.jde import query as q
 from airflow_provider_mlconn.jde.models import (
@@ -172,9 +173,22 @@ def _ensure_properties(hook: HubSpotHook) -> None:
 
 
 def extract_payments(window: Window, writer: StagingWriter) -> datetime | None:
-    """Stage the payments changed in the window with the invoices and company they belong to."""
+    """Stage the payments changed in the window with the invoices and company they belong to; a
+    webhook run (option ``hubspot_ids``) stages the payments it names, read by id, and moves no
+    watermark."""
     settings = read_settings(fresh=True)
     with HubSpotHook(settings.hubspot_conn_id) as hook:
+        named = window.options.get(HUBSPOT_IDS_OPTION)
+        if named:
+            found = list(
+                hook.read_records(
+                    ObjectType.COMMERCE_PAYMENTS, [str(i) for i in named], properties=PAYMENT_READ
+                ).values()
+            )
+            size = settings.read_batch_size
+            for offset in range(0, len(found), size):
+                _stage_payments(hook, writer, found[offset : offset + size])
+            return None
         end = min(window.end, hook.search_horizon())
         start = window.start or datetime(1970, 1, 1, tzinfo=timezone.utc)
         latest: datetime | None = None

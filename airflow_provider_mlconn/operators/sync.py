@@ -30,6 +30,14 @@ from typing import Any
 from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, TriggerRule
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
+from airflow_provider_mlconn.hubspot.objects import ObjectType
+from airflow_provider_mlconn.hubspot.webhooks import (
+    EVENT_SOURCE,
+    HUBSPOT_IDS_OPTION,
+    MAX_TRIGGERED_IDS,
+    WEBHOOK_ASSETS,
+    object_ids_of,
+)
 from airflow_provider_mlconn.operators.common import (
     AirflowVariables,
     OneLineFailures,
@@ -136,6 +144,20 @@ class PlanWindowOperator(_FlowOperator):
         self.overlap_minutes = overlap_minutes
         self.safety_lag_minutes = safety_lag_minutes
 
+    def run_options(self, context: Any, params: Mapping[str, Any], run: engine.RunInfo) -> dict[str, Any]:
+        """The flow's own params (an option left empty in the form is no option: the run reads what
+        a plain run reads); a webhook-triggered run adds the HubSpot ids its events name."""
+        options = {
+            name: value
+            for name, value in params.items()
+            if name not in ENGINE_PARAMS and value not in (None, "", [], {})
+        }
+        if run.is_asset_triggered and not options:
+            ids = triggered_record_ids(context, self.log)
+            if ids is not None:
+                options[HUBSPOT_IDS_OPTION] = ids
+        return options
+
     def execute(self, context: Any) -> dict[str, Any]:
         params = context.get("params") or {}
 
@@ -143,9 +165,10 @@ class PlanWindowOperator(_FlowOperator):
             value = getattr(self, name)
             return params.get(name) if value is None else value
 
+        run = run_info(context)
         manifest = engine.plan_windows(
             self.flow,
-            run_info(context),
+            run,
             AirflowVariables(),
             now=datetime.now(timezone.utc),
             window_start=optional_instant(pick("window_start"), "window_start"),
@@ -154,12 +177,7 @@ class PlanWindowOperator(_FlowOperator):
             safety_lag_minutes=optional_number(pick("safety_lag_minutes"), "safety_lag_minutes"),
             full_resync=bool(params.get("full_resync")),
             dry_run=bool(params.get("dry_run")),
-            # An option left empty in the form is no option: the run reads what a plain run reads.
-            options={
-                name: value
-                for name, value in params.items()
-                if name not in ENGINE_PARAMS and value not in (None, "", [], {})
-            },
+            options=self.run_options(context, params, run),
         )
         if self.recorder is not None:
             self.recorder.detail.update(dry_run=manifest.dry_run, full_resync=manifest.full_resync)
@@ -531,6 +549,7 @@ def flow_dag(
     load_retries: int = 2,
     load_retry_delay: timedelta | None = None,
     params: Mapping[str, Param] | None = None,
+    triggered_by: Sequence[Asset] = (),
     **dag_kwargs: Any,
 ) -> DAG:
     """A DAG that runs ``flow``: the whole declaration of a flow's DAG file.
@@ -540,6 +559,8 @@ def flow_dag(
     runs only, or a timetable. One run at a time (``max_active_runs=1``: runs of one flow share its
     watermarks), no catchup unless asked; the params form offers a range, window overrides, full
     resync and dry run, plus the flow's own ``params`` (they reach its extract as ``window.options``).
+    ``triggered_by`` (webhook assets, ``webhook_asset``) also starts a run on each of their events,
+    besides the schedule: such a run reads the records the events name (docs/BEHAVIOR.md H20).
     """
     if load_retry_delay is None:
         load_retry_delay = load_retry_delay_setting()
@@ -549,7 +570,7 @@ def flow_dag(
     dag_kwargs.setdefault("description", _first_sentence(flow.description) or None)
     with DAG(
         dag_id=dag_id,
-        schedule=sync_schedule(schedule),
+        schedule=sync_schedule(schedule, assets=triggered_by),
         start_date=start_date,
         tags=sorted({"mlconn", "sync", *tags}),
         params={**flow_params(), **(params or {})},
@@ -557,6 +578,37 @@ def flow_dag(
     ) as dag:
         flow_tasks(flow, load_retries=load_retries, load_retry_delay=load_retry_delay)
     return dag
+
+
+def webhook_asset(object_type: ObjectType | str) -> Asset:
+    """The asset the webhook receiver emits for changes of ``object_type`` (invoices, payments,
+    products): ``flow_dag(..., triggered_by=[webhook_asset("invoices")])``."""
+    name, uri = WEBHOOK_ASSETS[ObjectType.parse(object_type)]
+    return Asset(name=name, uri=uri)
+
+
+def triggered_record_ids(context: Any, log: Any) -> list[str] | None:
+    """The HubSpot record ids a webhook-triggered run reads: those named by the receiver's asset
+    events that triggered it (queued events coalesce into one run, so there may be many). None: the
+    run reads its window instead (an event from elsewhere, none named, or more than
+    ``MAX_TRIGGERED_IDS``)."""
+    triggering = context.get("triggering_asset_events") or {}
+    extras = [dict(event.extra or {}) for events in triggering.values() for event in events]
+    if not extras:
+        return None
+    if any(extra.get("source") != EVENT_SOURCE for extra in extras):
+        log.info("triggered by asset events not from the webhook receiver: the run reads its window")
+        return None
+    ids = object_ids_of(extras)
+    if not ids or len(ids) > MAX_TRIGGERED_IDS:
+        log.info("webhook events name %d records: the run reads its window instead", len(ids))
+        return None
+    log.info(
+        "webhook run: %d asset events name %d HubSpot records; reads them by id, moves no watermark",
+        len(extras),
+        len(ids),
+    )
+    return ids
 
 
 def _warn_not_sent(

@@ -11,6 +11,9 @@
   the response was lost): confirmed by a lookup before the record is sent again.
 - ``mlconn_task_runs``: one row per try of each task of a run: when it ran, how it ended, the calls
   it made to each remote system (429s, retries, waits) and the records it worked on (run reports).
+- ``mlconn_webhook_events``: the webhook inbox: one row per distinct event received (deduplicated
+  on its content), what it schedules and when its asset event was emitted; no payload values.
+- ``mlconn_webhook_requests``: one row per webhook request: accepted or refused, and why (counts).
 
 Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
@@ -184,6 +187,48 @@ task_runs = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
 )
 
+webhook_events = sa.Table(
+    "mlconn_webhook_events",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    # SHA-256 of the event without its attempt number: a retried delivery is the same event.
+    sa.Column("dedup_key", sa.String(64), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("portal_id", sa.BigInteger, nullable=False),
+    sa.Column("subscription_type", sa.String(100), nullable=False),
+    sa.Column("object_type", sa.String(64), nullable=True),
+    sa.Column("object_id", sa.String(64), nullable=False),
+    sa.Column("property_name", sa.String(200), nullable=True),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    # The asset the event schedules (None: recorded only, ``ignored`` says why).
+    sa.Column("asset_uri", sa.String(200), nullable=True),
+    sa.Column("ignored", sa.String(200), nullable=True),
+    # When its asset event was emitted; None: not yet (a retried delivery emits it then).
+    sa.Column("signalled_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("source", "dedup_key", name="uq_mlconn_webhook_events_dedup"),
+    sa.Index("ix_mlconn_webhook_events_received", "received_at"),
+)
+
+webhook_requests = sa.Table(
+    "mlconn_webhook_requests",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    # "accepted", or why it was refused: unsigned, bad_signature, stale, too_large, malformed, ...
+    sa.Column("outcome", sa.String(40), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("new_events", sa.Integer, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("detail", sa.String(300), nullable=True),
+    sa.Index("ix_mlconn_webhook_requests_received", "received_at"),
+)
+
 #: Columns added to existing tables by migration 2 (created with the tables on a new store).
 _MIGRATION_2_COLUMNS = (
     (records, ("operation", "waiting_since")),
@@ -214,6 +259,11 @@ def _create_task_runs(connection: Connection) -> None:
     task_runs.create(connection, checkfirst=True)
 
 
+def _create_webhook_inbox(connection: Connection) -> None:
+    """The webhook inbox and request log (idempotent)."""
+    metadata.create_all(connection, tables=[webhook_events, webhook_requests], checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], Any]]
 
 #: Append only; a released migration never changes.
@@ -221,6 +271,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (1, "runs, records, record events, id map", _create_initial_tables),
     (2, "waiting records, deletions, links, write journal", _add_waiting_uncertain_and_deletions),
     (3, "task runs: time, calls and records per task try", _create_task_runs),
+    (4, "webhook inbox: events received, deduplicated; requests accepted and refused", _create_webhook_inbox),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -29,11 +29,15 @@ class RunInfo(BaseModel):
         return self.run_type == "scheduled"
 
     @property
+    def is_asset_triggered(self) -> bool:
+        return self.run_type == "asset_triggered"
+
+    @property
     def reads_to_now(self) -> bool:
-        """A run started by a person or an operator reads up to now (less the safety lag), not to its
-        data interval's end: Airflow gives it the last full interval, which ends before the edits
-        the person may have triggered it for."""
-        return self.run_type in ("manual", "operator_triggered")
+        """A run started by a person, an operator or an asset event (a webhook) reads up to now (less
+        the safety lag), not to its data interval's end: Airflow gives it the last full interval,
+        which ends before the edits the run was started for."""
+        return self.run_type in ("manual", "operator_triggered", "asset_triggered")
 
     def ref(self, flow: Flow) -> RunRef:
         return RunRef(flow=flow.name, dag_id=self.dag_id, run_id=self.run_id, run_type=self.run_type)

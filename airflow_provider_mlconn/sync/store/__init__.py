@@ -12,7 +12,8 @@ same database:
 - ``journal``: writes whose outcome is unknown, confirmed before a resend;
 - ``prerequisites``: where a record's prerequisites stand;
 - ``audit``: histories, replay selections, pruning;
-- ``reports``: each task try's time and calls, and what run reports read.
+- ``reports``: each task try's time and calls, and what run reports read;
+- ``webhooks``: the webhook inbox (events deduplicated on their content) and request outcomes.
 
 SQLite under ``$AIRFLOW_HOME/mlconn/`` by default, PostgreSQL through the ``mlconn_store``
 connection for several workers. Payloads and error texts are Fernet-encrypted (``crypto``); keys,
@@ -56,6 +57,7 @@ from airflow_provider_mlconn.sync.store.rows import (
 )
 from airflow_provider_mlconn.sync.store.runs import RunLog
 from airflow_provider_mlconn.sync.store.staging import Staging, StagingWriter
+from airflow_provider_mlconn.sync.store.webhooks import Recorded, WebhookInbox
 
 __all__ = [
     "STORE_CONN_ID",
@@ -68,6 +70,7 @@ __all__ = [
     "OutcomeRow",
     "PruneResult",
     "RecordEvent",
+    "Recorded",
     "RunRef",
     "RunReports",
     "RunSummary",
@@ -78,6 +81,7 @@ __all__ = [
     "StoredRecord",
     "TaskRun",
     "WaitPolicy",
+    "WebhookInbox",
     "close_stores",
     "default_store_url",
     "open_store",
@@ -110,6 +114,7 @@ class Store:
         self.prerequisites = PrerequisiteLookup(self.db, cipher, self.id_map, self.records)
         self.audit = AuditTrail(self.db, cipher, self.records)
         self.reports = RunReports(self.db)
+        self.webhooks = WebhookInbox(self.db)
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
