@@ -1,5 +1,6 @@
 """Retention: old runs' record rows and events go after a while; the id map and each record's
-latest row stay (they are what later runs compare against, and what replay and audit show).
+latest row stay (they are what later runs compare against, and what replay and audit show). The
+webhook inbox's events and request counts older than the retention go too (not in a dry run).
 
 The retention time is ``[mlconn] retention_days`` (``AIRFLOW__MLCONN__RETENTION_DAYS``), 90 days
 unless set; ``mlconn store prune`` and the ``mlconn_store_maintenance`` DAG (daily) apply it.
@@ -30,4 +31,7 @@ def prune_store(
     if days <= 0:
         raise ValueError(f"the retention must be a positive number of days, got {days}")
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-    return store.audit.prune(cutoff=cutoff, dry_run=dry_run)
+    result = store.audit.prune(cutoff=cutoff, dry_run=dry_run)
+    if not dry_run:
+        store.webhooks.prune(older_than=cutoff)
+    return result

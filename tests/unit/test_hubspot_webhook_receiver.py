@@ -434,3 +434,15 @@ def test_the_connection_gives_the_receiver_its_settings() -> None:
     Conn.extra_dejson = {"public_base_url": "airflow.example.com"}
     with pytest.raises(ValueError, match="public_base_url must be an http"):
         webhook_settings(Conn())
+
+
+def test_the_inbox_forgets_events_after_the_retention(harness: Harness, store: Store) -> None:
+    from datetime import timedelta
+
+    from airflow_provider_mlconn.sync.retention import prune_store
+
+    assert harness.post(encode([event(40)])).status_code == 200
+    prune_store(store, older_than_days=1, now=datetime.now(timezone.utc) + timedelta(days=2))
+    assert harness.events() == {} and harness.requests() == {}
+    # Forgotten: a very late retry of the delivery would schedule it again (and cost one id read).
+    assert harness.post(encode([event(40, attemptNumber=9)])).json()["new"] == 1
