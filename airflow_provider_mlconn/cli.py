@@ -6,6 +6,7 @@
     mlconn audit changes --run RUN_KEY [--entity E] [--key K] [--limit N] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
     mlconn store prune [--older-than-days N] [--dry-run]
+    mlconn webhooks stats [--hours N] [--json]
     mlconn pools ensure
 
 A run key is ``<dag_id>/<run_id>``. ``mlconn report`` prints the run report as the run's
@@ -109,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
 
+    webhooks = commands.add_parser("webhooks", help="the HubSpot webhook receiver's inbox").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    webhook_stats = webhooks.add_parser(
+        "stats", help="requests accepted and refused (per reason), events recorded per asset"
+    )
+    webhook_stats.add_argument("--hours", type=float, default=None, help="requests of the last N hours only")
+    webhook_stats.add_argument("--json", action="store_true")
+
     pools = commands.add_parser("pools", help="Airflow pools of the load tasks").add_subparsers(
         dest="pools_command", required=True
     )
@@ -137,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "report":
         return _report(store, args)
+    if args.command == "webhooks":
+        return _webhook_stats(store, args)
     if args.audit_command == "runs":
         return _runs(store, args)
     if args.audit_command == "failures":
@@ -144,6 +156,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.audit_command == "changes":
         return _changes(store, args)
     return _record(store, args)
+
+
+def _webhook_stats(store: Store, args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    since = None if args.hours is None else datetime.now(timezone.utc) - timedelta(hours=args.hours)
+    requests = store.webhooks.request_counts("hubspot", since=since)
+    events = store.webhooks.event_counts("hubspot")
+    if args.json:
+        _print_json({"requests": requests, "events": events})
+        return 0
+    accepted = requests.pop("accepted", 0)
+    refused = ", ".join(f"{reason} {count}" for reason, count in sorted(requests.items())) or "none"
+    print(f"requests: {accepted} accepted; refused or failed: {refused}")
+    for asset, count in sorted(events.items()):
+        print(f"events {asset}: {count}")
+    return 0
 
 
 def _open(args: argparse.Namespace) -> Store:

@@ -102,3 +102,27 @@ def test_the_console_script_runs_and_reads_the_same_store(audited_run):
     [run] = json.loads(result.stdout)
     assert run["run_key"] == audited_run
     assert run["counts"] == {"failed": 2, "loaded": 2, "rejected": 1}
+
+
+def test_webhook_stats_count_requests_per_outcome_and_events_per_asset(airflow_store, capsys):
+    from datetime import datetime, timezone
+
+    from airflow_provider_mlconn.hubspot.webhooks import parse_events
+
+    inbox = store_from_airflow().webhooks
+    base = {"portalId": 7, "occurredAt": 1, "subscriptionType": "object.creation"}
+    body = json.dumps(
+        [
+            {**base, "eventId": 1, "objectId": 5, "objectTypeId": "0-53"},
+            {**base, "eventId": 2, "objectId": 6, "objectTypeId": "0-8"},
+        ]
+    ).encode()
+    inbox.record("hubspot", parse_events(body), now=datetime.now(timezone.utc))
+    inbox.log_request("hubspot", status=200, outcome="accepted", events=2, new_events=2)
+    inbox.log_request("hubspot", status=401, outcome="bad_signature")
+    assert main(["webhooks", "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "requests: 1 accepted; refused or failed: bad_signature 1" in out
+    assert "events hubspot://webhooks/invoices: 1" in out and "events ignored: 1" in out
+    assert main(["webhooks", "stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == {"accepted": 1, "bad_signature": 1}
