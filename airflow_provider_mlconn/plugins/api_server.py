@@ -1,13 +1,14 @@
 """What the provider changes in Airflow's api-server requests, for the UI (a root middleware).
 
-- **The connection Test button** (``POST /api/v2/connections/test``) for ``jde_ais`` and ``hubspot``
-  connections. Airflow 3.3's UI sends ``"port": 0`` for a connection without a port (it builds the
-  body with ``Number(connection.port)``), the route takes 0 for another destination than the stored
-  NULL and refuses to test with the stored password ("The host or port to test differs from the
-  stored connection"). Port 0 addresses nothing, so the middleware drops it (Airflow fixes the
-  route the same way in apache/airflow#73298); an empty extra (``"{}"``) goes too. The route then
-  tests a copy of the connection under a random id; the middleware keeps the requested id in
-  ``http.tested_connection_id`` so the hooks' messages name the stored connection.
+- **The connection Test button** (``POST /api/v2/connections/test``) for ``jde_ais``, ``hubspot``
+  and ``hubspot_webhooks`` connections. Airflow 3.3's UI sends ``"port": 0`` for a connection
+  without a port (it builds the body with ``Number(connection.port)``), the route takes 0 for
+  another destination than the stored NULL and refuses to test with the stored password ("The host
+  or port to test differs from the stored connection"). Port 0 addresses nothing, so the middleware
+  drops it (Airflow fixes the route the same way in apache/airflow#73298); an empty extra (``"{}"``)
+  goes too. The route then tests a copy of the connection under a random id; the middleware keeps
+  the requested id in ``http.tested_connection_id`` so the hooks' messages name the stored
+  connection.
 - **Every extra field in the connection Edit form.** The UI's form lists only the extras the
   stored connection has (when it has any), so a connection made with a few extras hides the others
   (``auth_mode``, ``timeout``, ...). Connection reads (``GET /api/v2/connections[/{id}]``) of the
@@ -30,6 +31,7 @@ from typing import Any
 
 from airflow_provider_mlconn.http import tested_connection_id
 from airflow_provider_mlconn.hubspot import connection as hubspot_connection
+from airflow_provider_mlconn.hubspot import webhook_connection
 from airflow_provider_mlconn.jde import connection as jde_connection
 
 Scope = MutableMapping[str, Any]
@@ -42,6 +44,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CONN_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     jde_connection.CONN_TYPE: jde_connection.CONN_FIELDS,
     hubspot_connection.CONN_TYPE: hubspot_connection.CONN_FIELDS,
+    webhook_connection.CONN_TYPE: webhook_connection.CONN_FIELDS,
 }
 CONN_TYPES = frozenset(CONN_FIELDS)
 DAG_ID_PREFIX = "mlconn_"
