@@ -2,7 +2,9 @@
 nothing else in the run is disturbed (the run succeeds, every ordinary record loads).
 
 JDE side: customers keyed through the JDE sandbox's edit API (as P01012 / P0111 / P01111 write them),
-then one customers run. HubSpot side: invoices made through HubSpot's API, then one invoices run.
+then one customers run. HubSpot side: invoices and payments made through HubSpot's API, then one
+invoices run and one payments run; and what HubSpot itself refuses (so no flow ever reads it).
+54 kinds: 30 customer rows, 15 invoices, 6 payments, 3 HubSpot refusals.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from tests.support.customers import HUBSPOT_TOKEN, Sandboxes
 from tests.support.invoices import (
     CUSTOMERS_DAG,
     INVOICES_DAG,
+    PAYMENTS_DAG,
     create_invoice,
     customers_in_hubspot,
     forget_flow_variables,
     invoice_properties,
     jde_posts,
     ledger,
+    payment_properties,
+    receipts,
+    record_payment,
     run,
 )
 
@@ -41,7 +47,8 @@ class CustomerCase:
     #: HubSpot company properties expected (None: the company is rejected with ``rejected``).
     company: dict[str, str] | None = None
     rejected: str = ""
-    #: Per contact line (1, 2, ...): expected contact properties, or a rejection fragment.
+    #: Per contact line (1, 2, ...): expected contact properties, a rejection fragment, or
+    #: "linked to N" (written to the HubSpot contact of line N, which owns the e-mail).
     contacts: dict[int, dict[str, str] | str] = field(default_factory=dict)
 
 
@@ -154,6 +161,47 @@ CUSTOMER_CASES = [
         contacts={1: {"phone": "555-CALL-NOW"}},
     ),
     CustomerCase(
+        "a name of punctuation only",
+        customer("— & —"),
+        {"name": "— & —"},
+    ),
+    CustomerCase(
+        "contact with a surname only",
+        customer("Surname Only Co", contacts=[person("", "Okafor")]),
+        {"name": "Surname Only Co"},
+        contacts={1: {"firstname": "", "lastname": "Okafor"}},
+    ),
+    CustomerCase(
+        "contact e-mail with a plus tag",
+        customer("Plus Tag Co", contacts=[person("Ivo", "Pell", "ivo+jde@plus-tag.example")]),
+        {"name": "Plus Tag Co"},
+        contacts={1: {"email": "ivo+jde@plus-tag.example"}},
+    ),
+    CustomerCase(
+        "contact e-mail ending in a dot",
+        customer("Trailing Dot Co", contacts=[person("Jan", "Kos", "jan@trailing-dot.example.")]),
+        {"name": "Trailing Dot Co"},
+        contacts={1: {"email": "", "lastname": "Kos"}},
+    ),
+    CustomerCase(
+        "phone with a country code, brackets and an extension, over JDE's 20 characters (PH1 keeps 20)",
+        customer("Extension Co", contacts=[person("Kim", "Lo", None, phone="+49 (40) 123-456 ext. 7")]),
+        {"name": "Extension Co"},
+        contacts={1: {"phone": "+49 (40) 123-456 ext"}},
+    ),
+    CustomerCase(
+        "two contacts of one customer with one e-mail (HubSpot keeps one contact per e-mail)",
+        customer(
+            "Shared Mailbox Co",
+            contacts=[
+                person("Lea", "Moe", "buying@shared-mailbox.example"),
+                person("Max", "Noe", "BUYING@shared-mailbox.example"),
+            ],
+        ),
+        {"name": "Shared Mailbox Co"},
+        contacts={1: {"email": "buying@shared-mailbox.example"}, 2: "linked to 1"},
+    ),
+    CustomerCase(
         "a customer whose only contact is rejected, beside a good one",
         customer("Half Good Co", contacts=[person("", "", "not-an-address"), person("Hal", "Ives", None)]),
         {"name": "Half Good Co"},
@@ -231,7 +279,19 @@ def test_bad_jde_customer_rows_are_loaded_right_or_rejected_with_a_reason_and_th
                 wrong.append(f"{case.kind}: company {got} != {case.company}")
         for line, expected in case.contacts.items():
             key = f"{number}-{line}"
-            if isinstance(expected, str):
+            if isinstance(expected, str) and expected.startswith("linked to "):
+                record = records[("contact", key)]
+                owner = contacts.get(f"{number}-{expected.removeprefix('linked to ')}", {})
+                if (
+                    key in contacts
+                    or record.status is not RecordStatus.LOADED
+                    or record.remote_id != owner.get("hs_object_id")
+                ):
+                    wrong.append(
+                        f"{case.kind}: contact {key} expected {expected}, "
+                        f"got {record.status} {record.remote_id}"
+                    )
+            elif isinstance(expected, str):
                 record = records[("contact", key)]
                 if (
                     key in contacts
@@ -423,3 +483,61 @@ def test_what_hubspot_itself_refuses_never_reaches_a_flow(bad_input_flows):
         timeout=30,
     )
     assert negative.status_code == 400, negative.text[:300]
+
+
+# -- HubSpot payments -> JDE -------------------------------------------------------------------------
+
+
+PAYMENT_CASES = [
+    # kind, payment status, amount, on the invoice that was refused, expected receipts (amount, unapplied)
+    ("a succeeded payment (the control)", "succeeded", "40.00", False, [("40.00", "0")]),
+    ("a payment still processing", "processing", "40.00", False, []),
+    ("a failed payment", "failed", "40.00", False, []),
+    ("a payment in dispute before its first sync", "disputed_awaiting_decision", "40.00", False, []),
+    ("a payment over the invoice's balance", "succeeded", "150.00", False, [("150.00", "50.00")]),
+    ("a payment of an invoice JDE refused", "succeeded", "40.00", True, []),
+]
+
+
+def test_payments_that_are_not_money_yet_or_pay_a_refused_invoice_are_not_posted_and_the_run_succeeds(
+    bad_input_flows,
+):
+    sandboxes: Sandboxes = bad_input_flows
+    [first] = customers_in_hubspot(sandboxes, 1)
+    invoices = {  # one invoice per case: HubSpot records payments on open invoices only
+        kind: create_invoice(
+            sandboxes,
+            company_id=None if refused else first.company_id,
+            contact_id=first.contact_id,
+            lines=[line("Service", "100.00")],
+        )
+        for kind, _, _, refused, _ in PAYMENT_CASES
+    }
+    time.sleep(1.1)
+    run(INVOICES_DAG)
+    payments = {
+        kind: record_payment(sandboxes, invoices[kind]["id"], amount, status=status)
+        for kind, status, amount, _, _ in PAYMENT_CASES
+    }
+    time.sleep(1.1)
+    run(PAYMENTS_DAG)  # asserts the run succeeded
+    wrong = []
+    for kind, _, _, _, expected in PAYMENT_CASES:
+        got = [(str(r.receipt_amount), str(r.unapplied_amount)) for r in receipts(payments[kind]["id"])]
+        want = [
+            (str(Decimal(a).quantize(Decimal("0.01"))), str(Decimal(u).quantize(Decimal("0.01"))))
+            for a, u in expected
+        ]
+        got = [
+            (str(Decimal(a).quantize(Decimal("0.01"))), str(Decimal(u).quantize(Decimal("0.01"))))
+            for a, u in got
+        ]
+        if got != want:
+            wrong.append(f"{kind}: receipts {got} != {want}")
+    assert wrong == []
+    waiting = payment_properties(sandboxes, payments["a payment of an invoice JDE refused"]["id"])
+    assert waiting["jde_sync_status"] == "waiting", waiting
+    assert (
+        invoices["a payment of an invoice JDE refused"]["properties"]["hs_number"]
+        in waiting["jde_sync_message"]
+    ), waiting
