@@ -45,7 +45,7 @@ browser:
 
 # The fault and kill tests at full size (500 invoices, 500 payments; make test runs them with 80). ~12 min.
 reliability: install
-	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/integration/test_invoices_faults.py \
+	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/reliability tests/integration/test_invoices_faults.py \
 		tests/integration/test_payments_faults.py tests/unit/test_sync_uncertain.py
 
 bench: install

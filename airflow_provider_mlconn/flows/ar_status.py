@@ -38,8 +38,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_mlconn.flows.customers import _outcome as hubspot_outcome
 from airflow_provider_mlconn.flows.customers import read_settings as customer_settings
+from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
 from airflow_provider_mlconn.flows.invoices import INVOICE_PROPERTIES
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
@@ -663,7 +663,7 @@ def company_balance_prerequisites(record: MappedRecord) -> list[Prerequisite]:
 def _failure(outcome: RecordOutcome | None, what: str) -> LoadOutcome:
     if outcome is None:
         return Failed(f"HubSpot gave no result for {what}")
-    result = hubspot_outcome(outcome)
+    result = hubspot_load_outcome(outcome)
     if isinstance(result, Failed):
         return Failed(f"{what}: {result.error}", retriable=result.retriable)
     if isinstance(result, Rejection):

@@ -28,10 +28,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, Row, TableRead
-from airflow_provider_mlconn.hubspot.models import AssociationLink, HubSpotRecord, RecordOutcome, WriteStatus
+from airflow_provider_mlconn.hubspot.models import AssociationLink, HubSpotRecord, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY, ObjectType
 from airflow_provider_mlconn.hubspot.properties import (
     COMPANY_ADDRESS_NUMBER,
@@ -471,18 +472,6 @@ def _ensure_properties(hook: HubSpotHook, object_type: ObjectType) -> None:
         _ensured.add(portal)
 
 
-def _outcome(outcome: RecordOutcome, *, note: str | None = None) -> LoadOutcome:
-    if outcome.status is not WriteStatus.FAILED and outcome.record_id:
-        return Loaded(outcome.record_id, created=outcome.status is WriteStatus.CREATED, note=note)
-    error = outcome.error
-    if error is None:
-        return Failed("HubSpot gave no result for this record")
-    described = f"HubSpot {error.status or ''} {error.category or ''}: {error.message}".replace("  ", " ")
-    if error.retriable or error.status is None or error.status >= 500 or error.status == 429:
-        return Failed(described)
-    return Rejection(described)
-
-
 def load_companies(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
     """Upsert companies on ``jde_address_number`` (100 per call, several calls in flight)."""
     with HubSpotHook(read_settings().hubspot_conn_id) as hook:
@@ -492,7 +481,7 @@ def load_companies(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
             {r.key: r.payload["properties"] for r in records},
             id_property=COMPANY_KEY_PROPERTY,
         )
-        return {key: _outcome(outcome) for key, outcome in outcomes.items()}
+        return {key: hubspot_load_outcome(outcome) for key, outcome in outcomes.items()}
 
 
 def load_contact_records(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
@@ -532,7 +521,9 @@ def mark_deleted(object_type: ObjectType) -> Callable[[Sequence[LoadRecord]], Ma
                     object_type, {rid: {"jde_status": "deleted"} for rid in updates}
                 )
             for remote_id, key in updates.items():
-                results[key] = _outcome(written[remote_id], note="deleted in JDE: jde_status set to deleted")
+                results[key] = hubspot_load_outcome(
+                    written[remote_id], note="deleted in JDE: jde_status set to deleted"
+                )
         return results
 
     return delete
@@ -662,13 +653,13 @@ def _settle(
             if not isolate and outcome.status is WriteStatus.FAILED and error and error.status in (400, 409):
                 refused.append(key)
             else:
-                results[key] = _outcome(outcome, note=notes.get(key))
+                results[key] = hubspot_load_outcome(outcome, note=notes.get(key))
     if claims:
         updated = hook.update_records(
             ObjectType.CONTACTS, {owner_id: props for owner_id, (_, props) in claims.items()}
         )
         for owner_id, (key, props) in claims.items():
-            results[key] = _outcome(
+            results[key] = hubspot_load_outcome(
                 updated[owner_id],
                 note=f"claimed HubSpot contact {owner_id}, which had e-mail {props['email']} and no JDE key",
             )

@@ -34,10 +34,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, JdeBusinessError
-from airflow_provider_mlconn.hubspot.models import HubSpotRecord, RecordOutcome, WriteStatus
+from airflow_provider_mlconn.hubspot.models import HubSpotRecord, WriteStatus
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.hubspot.properties import PropertyOption, PropertySpec, jde_group
 from airflow_provider_mlconn.hubspot.webhooks import HUBSPOT_IDS_OPTION
@@ -320,18 +321,6 @@ def map_jde_item(source: Mapping[str, Any]) -> Mapping[str, Any] | Rejection:
 # -- load ------------------------------------------------------------------------------------------
 
 
-def _outcome(outcome: RecordOutcome, *, note: str | None = None) -> LoadOutcome:
-    if outcome.status is not WriteStatus.FAILED and outcome.record_id:
-        return Loaded(outcome.record_id, created=outcome.status is WriteStatus.CREATED, note=note)
-    error = outcome.error
-    if error is None:
-        return Failed("HubSpot gave no result for this product")
-    described = f"HubSpot {error.status or ''} {error.category or ''}: {error.message}".replace("  ", " ")
-    if error.retriable or error.status is None or error.status >= 500 or error.status == 429:
-        return Failed(described)
-    return Rejection(described)
-
-
 def load_products(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
     """Write products: by HubSpot id when the id map knows the product (a product created in HubSpot
     and linked to its item), else upsert on ``jde_item_number``.
@@ -348,14 +337,16 @@ def load_products(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
         _ensure_properties(hook)
         if fresh:
             upserted = hook.upsert_records(ObjectType.PRODUCTS, fresh, id_property="jde_item_number")
-            results.update({key: _outcome(outcome) for key, outcome in upserted.items()})
+            results.update(
+                {key: hubspot_load_outcome(outcome, what="this product") for key, outcome in upserted.items()}
+            )
         if known:
             updated = hook.update_records(
                 ObjectType.PRODUCTS,
                 {remote_id: by_key[key].payload["properties"] for remote_id, key in known.items()},
             )
             for remote_id, key in known.items():
-                results[key] = _outcome(updated[remote_id])
+                results[key] = hubspot_load_outcome(updated[remote_id], what="this product")
     if settings.owners.hubspot:
         return results
     read_back = {"action": "update", "inputs": {}}
@@ -387,7 +378,9 @@ def mark_products_deleted(records: Sequence[LoadRecord]) -> Mapping[str, LoadOut
                 },
             )
         for remote_id, key in targets.items():
-            results[key] = _outcome(written[remote_id], note="deleted in JDE: jde_sync_status set to deleted")
+            results[key] = hubspot_load_outcome(
+                written[remote_id], what="this product", note="deleted in JDE: jde_sync_status set to deleted"
+            )
     return results
 
 
@@ -530,7 +523,7 @@ def _report_conflicts(
             results[record.key] = (
                 Loaded(short, note=notes[product_id])
                 if outcome.status is not WriteStatus.FAILED
-                else _outcome(outcome)
+                else hubspot_load_outcome(outcome, what="this product")
             )
     return results
 

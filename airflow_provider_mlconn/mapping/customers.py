@@ -114,8 +114,14 @@ def format_phone(phone: PhoneRow) -> str:
     return " ".join(part for part in (phone.area_code.strip(), phone.phone_number.strip()) if part)
 
 
+#: C0 and C1 control characters (NUL, BEL, TAB, CR, LF, DEL, ...): JDE keeps what a green-screen
+#: import or a paste put into a field; HubSpot shows them as garbage and search does not match them.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _text(value: str) -> str:
-    return value.strip()[:MAX_TEXT]
+    """A JDE text value as HubSpot gets it: control characters become blanks, the padding goes."""
+    return _CONTROL_CHARACTERS.sub(" ", value).strip()[:MAX_TEXT]
 
 
 def _first_phone(phones: list[PhoneRow], types: tuple[str, ...]) -> str:

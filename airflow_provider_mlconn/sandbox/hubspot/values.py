@@ -30,6 +30,12 @@ def iso(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+#: HubSpot's text property values hold up to 65,536 characters through the CRM API (the KB's
+#: "Property field types" page; ../shared/reference/hubspot-commerce.md section 2). The error code for
+#: a longer one is not documented; the sandbox answers the 400 its other value errors use.
+MAX_TEXT_LENGTH = 65_536
+
+
 class ValueProblem(ValueError):
     """A value a property refuses; ``code`` is HubSpot's error code (INVALID_INTEGER, INVALID_OPTION, ...)."""
 
@@ -125,6 +131,12 @@ def normalize(prop: PropertyDef, value: Any, *, current: str | None = None) -> s
     text = _text_of(value)
     if text is None:
         raise ValueProblem("INVALID_PROPERTY_VALUE", f"{value!r} is not a valid {prop.type} value.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueProblem(
+            "INVALID_PROPERTY_VALUE",
+            f"{prop.name} is {len(text):,} characters long; "
+            f"a property value holds at most {MAX_TEXT_LENGTH:,}.",
+        )
     if prop.type == "enumeration":
         return _enumeration(prop, text, current)
     if prop.name == "email" or prop.name.endswith("_email"):
