@@ -11,6 +11,8 @@
   the response was lost): confirmed by a lookup before the record is sent again.
 - ``mlconn_task_runs``: one row per try of each task of a run: when it ran, how it ended, the calls
   it made to each remote system (429s, retries, waits) and the records it worked on (run reports).
+- ``mlconn_reconcile_reports``: one row per run of ``mlconn_reconcile``: its summary (counts, nothing
+  personal) and the whole report (every finding with both values), encrypted.
 
 Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
@@ -184,6 +186,21 @@ task_runs = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
 )
 
+reconcile_reports = sa.Table(
+    "mlconn_reconcile_reports",
+    metadata,
+    sa.Column("run_key", sa.String(500), primary_key=True),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("differences", sa.Integer, nullable=False),
+    # JSON: counts per flow, entity and kind of difference; no values (the asset event's extra).
+    sa.Column("summary", sa.Text, nullable=False),
+    # Encrypted JSON: the whole report, each finding with the JDE and the HubSpot value.
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Index("ix_mlconn_reconcile_reports_created", "created_at"),
+)
+
 #: Columns added to existing tables by migration 2 (created with the tables on a new store).
 _MIGRATION_2_COLUMNS = (
     (records, ("operation", "waiting_since")),
@@ -214,6 +231,11 @@ def _create_task_runs(connection: Connection) -> None:
     task_runs.create(connection, checkfirst=True)
 
 
+def _create_reconcile_reports(connection: Connection) -> None:
+    """The reconciliation's reports (idempotent: safe whatever was applied before it)."""
+    reconcile_reports.create(connection, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], Any]]
 
 #: Append only; a released migration never changes.
@@ -221,9 +243,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     (1, "runs, records, record events, id map", _create_initial_tables),
     (2, "waiting records, deletions, links, write journal", _add_waiting_uncertain_and_deletions),
     (3, "task runs: time, calls and records per task try", _create_task_runs),
+    # 4 is the webhook inbox (another branch); each migration is applied when missing, whatever
+    # the highest one applied, so a store that got 5 first still gets 4.
+    (5, "reconcile reports: one per run of mlconn_reconcile", _create_reconcile_reports),
 )
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 _ADVISORY_LOCK_ID = 0x6D6C636F6E6E  # "mlconn"
 
 
@@ -238,10 +263,10 @@ def migrate(connection: Connection) -> list[int]:
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _ADVISORY_LOCK_ID})
     schema_migrations.create(connection, checkfirst=True)
-    current = applied_version(connection)
+    done = set(connection.execute(sa.select(schema_migrations.c.version)).scalars())
     applied: list[int] = []
     for version, description, apply in MIGRATIONS:
-        if version <= current:
+        if version in done:
             continue
         apply(connection)
         connection.execute(

@@ -12,7 +12,8 @@ same database:
 - ``journal``: writes whose outcome is unknown, confirmed before a resend;
 - ``prerequisites``: where a record's prerequisites stand;
 - ``audit``: histories, replay selections, pruning;
-- ``reports``: each task try's time and calls, and what run reports read.
+- ``reports``: each task try's time and calls, and what run reports read;
+- ``reconcile_reports``: the reports of ``mlconn_reconcile`` runs.
 
 SQLite under ``$AIRFLOW_HOME/mlconn/`` by default, PostgreSQL through the ``mlconn_store``
 connection for several workers. Payloads and error texts are Fernet-encrypted (``crypto``); keys,
@@ -40,6 +41,7 @@ from airflow_provider_mlconn.sync.store.opening import (
     store_settings,
 )
 from airflow_provider_mlconn.sync.store.prerequisites import PrerequisiteLookup
+from airflow_provider_mlconn.sync.store.reconcile import ReconcileReports, StoredReconcileReport
 from airflow_provider_mlconn.sync.store.records import RecordTable
 from airflow_provider_mlconn.sync.store.reports import OutcomeCount, RunReports, TaskRun
 from airflow_provider_mlconn.sync.store.rows import (
@@ -67,6 +69,7 @@ __all__ = [
     "OutcomeCount",
     "OutcomeRow",
     "PruneResult",
+    "ReconcileReports",
     "RecordEvent",
     "RunRef",
     "RunReports",
@@ -75,6 +78,7 @@ __all__ = [
     "StagingWriter",
     "Store",
     "StoreSettings",
+    "StoredReconcileReport",
     "StoredRecord",
     "TaskRun",
     "WaitPolicy",
@@ -110,6 +114,7 @@ class Store:
         self.prerequisites = PrerequisiteLookup(self.db, cipher, self.id_map, self.records)
         self.audit = AuditTrail(self.db, cipher, self.records)
         self.reports = RunReports(self.db)
+        self.reconcile_reports = ReconcileReports(self.db, cipher)
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
