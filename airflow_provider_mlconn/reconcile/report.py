@@ -185,8 +185,8 @@ def render_text(report: ReconcileReport, *, rows: int = LOG_ROWS) -> str:
 
 
 def normalized(value: Any) -> str:
-    """A property value as compared: text without surrounding blanks, numbers by value
-    (HubSpot gives ``"1000.0"`` for a ``"1000"`` written, BEHAVIOR R1), nothing as ""."""
+    """A property value as compared: text without surrounding blanks, plain decimals by value
+    (``"1000"`` and ``"1000.0"`` are one amount, docs/BEHAVIOR.md R2), nothing as ""."""
     if value is None:
         return ""
     text = str(value).strip()
