@@ -33,7 +33,14 @@ DAG_ID = "mlconn_reconcile"
 SCHEDULE_VARIABLE = "mlconn_reconcile_schedule"
 RECONCILE_ASSET_URI = "mlconn://reconcile"
 #: Entities whose differences a run of their flow mends once it reads the record again.
-_REPAIRABLE = {("customers", "company"), ("customers", "contact"), ("customers", "association")}
+_REPAIRABLE = {
+    ("customers", "company"),
+    ("customers", "contact"),
+    ("customers", "association"),
+    ("gl_accounts", "gl_account_options"),
+    ("gl_accounts", "business_unit_options"),
+}
+_OPTION_LISTS = {"gl_account_options": "jde_gl_account", "business_unit_options": "jde_business_unit"}
 _NOT_REPAIRABLE = {
     Kind.DUPLICATE: "two records with one key: a person merges them (a run cannot tell which to keep)",
     Kind.MISSING_IN_JDE: "JDE does not have it: a person decides (the weekly full read marks what the "
@@ -60,8 +67,13 @@ def requested_flows(value: Any) -> list[str]:
 def _comparisons(store: Store) -> dict[str, Callable[[], tuple[list[Tally], list[Finding]]]]:
     from airflow_provider_mlconn.reconcile.customers import compare_customers
     from airflow_provider_mlconn.reconcile.money import compare_money
+    from airflow_provider_mlconn.reconcile.reference_data import compare_gl_accounts
 
-    return {"customers": lambda: compare_customers(store), "money": compare_money}
+    return {
+        "customers": lambda: compare_customers(store),
+        "money": compare_money,
+        "gl_accounts": compare_gl_accounts,
+    }
 
 
 def reconcile(store: Store, *, run_key: str, flows: Sequence[str], repair: bool) -> ReconcileReport:
@@ -86,12 +98,12 @@ def reconcile(store: Store, *, run_key: str, flows: Sequence[str], repair: bool)
 
 
 def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Finding], dict[str, int]]:
-    """Queue what the customers flow's next run can mend (it reads the key again and writes it);
+    """Queue what the flows' next runs can mend (they read the key again and write it);
     returns the findings, each saying what became of it, and the keys queued per entity."""
     repairable = [f for f in findings if _repairable(f)]
     wanted: dict[tuple[str, str], set[str]] = {}
     for finding in repairable:
-        wanted.setdefault((finding.flow, finding.entity), set()).add(finding.key)
+        wanted.setdefault((finding.flow, finding.entity), set()).add(_repair_key(finding))
     # A company or contact written again gets a new HubSpot id: its associations are written again too.
     gone_contacts = {f.key for f in repairable if f.entity == "contact" and f.kind is Kind.MISSING_IN_HUBSPOT}
     gone_companies = tuple(
@@ -108,7 +120,7 @@ def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Findi
     }
     marked = []
     for finding in findings:
-        if finding.key in queued.get((finding.flow, finding.entity), set()):
+        if _repair_key(finding) in queued.get((finding.flow, finding.entity), set()):
             note = f"queued for the next run of the {finding.flow} flow"
         elif _repairable(finding):
             note = "not queued: the flow never wrote it (run the flow with address_numbers)"
@@ -121,10 +133,23 @@ def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Findi
 
 
 def _repairable(finding: Finding) -> bool:
-    return (finding.flow, finding.entity) in _REPAIRABLE and finding.kind in (
-        Kind.DRIFT,
-        Kind.MISSING_IN_HUBSPOT,
+    if (finding.flow, finding.entity) not in _REPAIRABLE:
+        return False
+    # An option list is written whole: one shown that JDE lacks is hidden by the same write.
+    mended = (
+        (Kind.DRIFT, Kind.MISSING_IN_HUBSPOT, Kind.MISSING_IN_JDE)
+        if finding.flow == "gl_accounts"
+        else (
+            Kind.DRIFT,
+            Kind.MISSING_IN_HUBSPOT,
+        )
     )
+    return finding.kind in mended
+
+
+def _repair_key(finding: Finding) -> str:
+    """The key the flow's id map knows the record by (an option list's is its property's name)."""
+    return _OPTION_LISTS.get(finding.entity, finding.key) if finding.flow == "gl_accounts" else finding.key
 
 
 class ReconcileOperator(OneLineFailures, BaseOperator):
@@ -167,15 +192,16 @@ def reconcile_params() -> dict[str, Param]:
             uniqueItems=True,
             title="Flows to compare",
             description="customers: companies, contacts, associations; money: posted invoices and "
-            "receipts, and each customer's totals.",
+            "receipts, and each customer's totals; gl_accounts: the line-item options of G/L accounts "
+            "and business units.",
         ),
         "repair": Param(
             False,
             type="boolean",
             title="Repair",
-            description="Queue the drifted and missing customers, contacts and associations for the "
-            "customers flow's next run (which reads them again and writes them). Nothing is written "
-            "to JDE or HubSpot by this DAG.",
+            description="Queue the drifted and missing companies, contacts, associations and option "
+            "lists for their flow's next run (which reads them again and writes them). Nothing is "
+            "written to JDE or HubSpot by this DAG.",
         ),
     }
 

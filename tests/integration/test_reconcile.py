@@ -17,6 +17,7 @@ from airflow_provider_mlconn.cli import main as mlconn
 from tests.support.customers import HUBSPOT_TOKEN, Sandboxes
 from tests.support.invoices import (
     CUSTOMERS_DAG,
+    GL_DAG,
     INVOICES_DAG,
     PAYMENTS_DAG,
     create_invoice,
@@ -29,6 +30,7 @@ from tests.support.invoices import (
 
 pytestmark = pytest.mark.integration
 RECONCILE_DAG = "mlconn_reconcile"
+CUSTOMERS_AND_MONEY = ["customers", "money"]
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     synced, capsys
 ):
     sandboxes, customers, invoices = synced
-    summary = reconcile()
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
     report = latest_report(capsys)
     assert summary["differences"] == 0, report["findings"]
     assert summary["in_step"] is True
@@ -161,7 +163,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         },
     )
 
-    summary = reconcile(flows=["customers", "money"])
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
     report = latest_report(capsys)
     archived_key = archived["properties"]["jde_contact_key"]
     expected = {
@@ -190,7 +192,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
     writes = sandboxes.hubspot_write_calls()
     jde_posts = sandboxes.jde_control("GET", "stats")["orchestrations"]
-    summary = reconcile(repair=True)
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY, repair=True)
     assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
     assert sandboxes.jde_control("GET", "stats")["orchestrations"] == jde_posts, "nor to JDE"
     assert summary["repair"]["queued"] == {"company": 1, "contact": 2, "association": 2}
@@ -198,9 +200,46 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     # The next run of the flow reads the queued records again and writes them (the archived contact
     # comes back as a new HubSpot record, with its association).
     run(CUSTOMERS_DAG)
-    summary = reconcile()
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
     report = latest_report(capsys)
     assert findings(report) == {
         ("money", "invoice", number, "duplicate", None),
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
     }
+
+
+def test_gl_account_options_edited_in_hubspot_are_found_and_the_next_gl_run_mends_them(
+    customer_sandboxes, airflow_store, airflow_db, capsys
+):
+    forget_flow_variables()
+    sandboxes = customer_sandboxes(jde={"customers": 2})
+    run(GL_DAG)
+    summary = reconcile(flows=["gl_accounts"])
+    assert summary["differences"] == 0, latest_report(capsys)["findings"]
+    checked = summary["checked"]["gl_accounts.gl_account_options"]
+    assert checked["jde"] == checked["hubspot"] > 2
+
+    # A HubSpot admin edits the property's options: one relabelled, one removed, one of their own.
+    path = "/crm/v3/properties/line_items/jde_gl_account"
+    options = sandboxes.hubspot_api("GET", path)["options"]
+    shown = [option for option in options if not option["hidden"]]
+    relabelled, removed = shown[0]["value"], shown[1]["value"]
+    edited = [
+        {**option, "label": "Renamed by hand"} if option["value"] == relabelled else option
+        for option in options
+        if option["value"] != removed
+    ]
+    edited.append({"label": "Own", "value": "OWN.9999", "hidden": False, "displayOrder": 999})
+    hubspot(sandboxes, "PATCH", path, {"options": edited})
+
+    summary = reconcile(flows=["gl_accounts"], repair=True)
+    report = latest_report(capsys)
+    assert findings(report) == {
+        ("gl_accounts", "gl_account_options", relabelled, "drift", "label"),
+        ("gl_accounts", "gl_account_options", removed, "missing_in_hubspot", None),
+        ("gl_accounts", "gl_account_options", "OWN.9999", "missing_in_jde", None),
+    }
+    assert summary["repair"]["queued"] == {"gl_account_options": 1}
+    run(GL_DAG)  # no JDE change: the queued list is read again and written, whole
+    assert reconcile(flows=["gl_accounts"])["differences"] == 0
+    forget_flow_variables()
