@@ -66,6 +66,7 @@ def requested_flows(value: Any) -> list[str]:
 
 def _comparisons(store: Store) -> dict[str, Callable[[], tuple[list[Tally], list[Finding]]]]:
     from airflow_provider_mlconn.reconcile.customers import compare_customers
+    from airflow_provider_mlconn.reconcile.items import compare_items
     from airflow_provider_mlconn.reconcile.money import compare_money
     from airflow_provider_mlconn.reconcile.reference_data import compare_gl_accounts
 
@@ -73,6 +74,7 @@ def _comparisons(store: Store) -> dict[str, Callable[[], tuple[list[Tally], list
         "customers": lambda: compare_customers(store),
         "money": compare_money,
         "gl_accounts": compare_gl_accounts,
+        "items": compare_items,
     }
 
 
@@ -124,6 +126,10 @@ def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Findi
             note = f"queued for the next run of the {finding.flow} flow"
         elif _repairable(finding):
             note = "not queued: the flow never wrote it (run the flow with address_numbers)"
+        elif finding.flow == "items" and finding.kind is Kind.DRIFT:
+            note = "not queued: a person's edit of a field JDE owns stays until the item changes in JDE (F15)"
+        elif finding.flow == "items" and finding.kind is Kind.MISSING_IN_HUBSPOT:
+            note = "not queued: products have no repair yet (save the item in JDE to write it again)"
         elif finding.flow == "money" and finding.kind is not Kind.TOTAL:
             note = "not repaired by a run: a posted JDE document or receipt is corrected in JDE"
         else:
@@ -193,7 +199,7 @@ def reconcile_params() -> dict[str, Param]:
             title="Flows to compare",
             description="customers: companies, contacts, associations; money: posted invoices and "
             "receipts, and each customer's totals; gl_accounts: the line-item options of G/L accounts "
-            "and business units.",
+            "and business units; items: products.",
         ),
         "repair": Param(
             False,

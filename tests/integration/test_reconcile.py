@@ -31,6 +31,8 @@ from tests.support.invoices import (
 pytestmark = pytest.mark.integration
 RECONCILE_DAG = "mlconn_reconcile"
 CUSTOMERS_AND_MONEY = ["customers", "money"]
+ITEMS_DAG = "mlconn_items_sync"
+ITEM_VARIABLES = ("mlconn_watermark__items__jde", "mlconn_watermark__items__hubspot", "mlconn_items")
 
 
 @pytest.fixture
@@ -243,3 +245,35 @@ def test_gl_account_options_edited_in_hubspot_are_found_and_the_next_gl_run_mend
     run(GL_DAG)  # no JDE change: the queued list is read again and written, whole
     assert reconcile(flows=["gl_accounts"])["differences"] == 0
     forget_flow_variables()
+
+
+def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else(
+    customer_sandboxes, airflow_store, airflow_db, capsys
+):
+    from airflow.models import Variable
+
+    for name in ITEM_VARIABLES:
+        Variable.delete(name)
+    sandboxes = customer_sandboxes(jde={"customers": 2}, hubspot={"seed": 3})
+    run(ITEMS_DAG)
+    summary = reconcile(flows=["items"])
+    assert summary["differences"] == 0, latest_report(capsys)["findings"]
+    checked = summary["checked"]["items.product"]
+    assert checked["jde"] == checked["hubspot"] > 2
+
+    products = sandboxes.hubspot_objects("products", ["jde_item_number"])
+    renamed, archived = products[0], products[1]
+    hubspot(
+        sandboxes, "PATCH", f"/crm/v3/objects/products/{renamed['id']}", {"properties": {"name": "By hand"}}
+    )
+    hubspot(sandboxes, "DELETE", f"/crm/v3/objects/products/{archived['id']}")
+    summary = reconcile(flows=["items"], repair=True)
+    report = latest_report(capsys)
+    assert findings(report) == {
+        ("items", "product", renamed["properties"]["jde_item_number"], "drift", "name"),
+        ("items", "product", archived["properties"]["jde_item_number"], "missing_in_hubspot", None),
+    }
+    assert summary["repair"]["queued"] == {}, "products are not repaired by a run"
+    assert all(f["repair"].startswith("not queued") for f in report["findings"])
+    for name in ITEM_VARIABLES:
+        Variable.delete(name)
