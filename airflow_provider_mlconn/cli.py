@@ -145,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb = "would delete" if result.dry_run else "deleted"
         print(
             f"{verb} {result.records} record rows and {result.events} events last touched before "
-            f"{result.cutoff:%Y-%m-%d %H:%M} UTC, and {result.runs} runs left without records"
+            f"{result.cutoff:%Y-%m-%d %H:%M} UTC, {result.runs} runs left without records and "
+            f"{result.reconcile_reports} reconciliation reports"
         )
         return 0
     if args.command == "report":

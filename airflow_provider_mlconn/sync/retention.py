@@ -7,6 +7,7 @@ unless set; ``mlconn store prune`` and the ``mlconn_store_maintenance`` DAG (dai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_mlconn.sync.store import PruneResult, Store
@@ -25,9 +26,12 @@ def configured_retention_days() -> float:
 def prune_store(
     store: Store, *, older_than_days: float | None = None, dry_run: bool = False, now: datetime | None = None
 ) -> PruneResult:
-    """Prune rows last touched more than ``older_than_days`` (default: the configured retention) ago."""
+    """Prune rows last touched more than ``older_than_days`` (default: the configured retention) ago,
+    and reconciliation reports made before then (the newest stays)."""
     days = configured_retention_days() if older_than_days is None else older_than_days
     if days <= 0:
         raise ValueError(f"the retention must be a positive number of days, got {days}")
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-    return store.audit.prune(cutoff=cutoff, dry_run=dry_run)
+    result = store.audit.prune(cutoff=cutoff, dry_run=dry_run)
+    reports = store.reconcile_reports.prune(cutoff=cutoff, dry_run=dry_run)
+    return replace(result, reconcile_reports=reports)

@@ -163,3 +163,27 @@ def test_only_the_flows_it_can_compare_are_taken():
         match=r"cannot be reconciled; choose from \[.customers., .money., .gl_accounts., .items.\]",
     ):
         requested_flows(["invoices"])
+
+
+def test_pruning_removes_old_reports_and_keeps_the_newest_however_old(tmp_path, fernet_key):
+    from datetime import timedelta
+
+    from airflow_provider_mlconn.sync.retention import prune_store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", PayloadCipher(fernet_key))
+    report = _report()
+    for run_id in ("manual__1", "manual__2"):
+        store.reconcile_reports.save(
+            run_key=f"mlconn_reconcile/{run_id}",
+            dag_id="mlconn_reconcile",
+            run_id=run_id,
+            summary=report.summary(),
+            report=report.model_dump(mode="json"),
+        )
+    later = datetime.now(timezone.utc) + timedelta(days=30)
+    assert prune_store(store, older_than_days=1, now=later, dry_run=True).reconcile_reports == 1
+    assert prune_store(store, older_than_days=1, now=later).reconcile_reports == 1
+    newest = store.reconcile_reports.latest()
+    assert newest is not None and newest.run_key == "mlconn_reconcile/manual__2"
+    assert store.reconcile_reports.latest("mlconn_reconcile/manual__1") is None
+    store.dispose()

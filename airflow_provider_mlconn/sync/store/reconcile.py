@@ -72,3 +72,16 @@ class ReconcileReports:
             summary=json.loads(row["summary"]),
             report=self._cipher.decrypt(row["report"]),
         )
+
+    def prune(self, *, cutoff: datetime, dry_run: bool = False) -> int:
+        """Delete the reports made before ``cutoff``, except the newest; returns how many."""
+
+        def work(connection: Any) -> int:
+            newest = connection.execute(sa.select(sa.func.max(reconcile_reports.c.created_at))).scalar()
+            old = sa.and_(reconcile_reports.c.created_at < cutoff, reconcile_reports.c.created_at != newest)
+            count = int(connection.execute(sa.select(sa.func.count()).where(old)).scalar() or 0)
+            if count and not dry_run:
+                connection.execute(reconcile_reports.delete().where(old))
+            return count
+
+        return self._db.write(work)
