@@ -5,12 +5,15 @@
     mlconn audit failures --run RUN_KEY [--status failed|rejected|waiting ...] [--json]
     mlconn audit changes --run RUN_KEY [--entity E] [--key K] [--limit N] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
+    mlconn reconcile report [--run RUN_KEY] [--rows N] [--json]
     mlconn store prune [--older-than-days N] [--dry-run]
     mlconn webhooks stats [--hours N] [--json]
     mlconn pools ensure
 
 A run key is ``<dag_id>/<run_id>``. ``mlconn report`` prints the run report as the run's
 ``commit_watermark`` task logs it (personal data masked); ``mlconn audit`` shows values whole.
+``mlconn reconcile report`` prints the latest ``mlconn_reconcile`` report as its task logs it;
+``--json`` gives the whole report, every value unmasked.
 
 The store is the one the DAGs use (the ``mlconn_store`` connection, else SQLite under
 ``$AIRFLOW_HOME/mlconn/``; ``--store-url`` overrides the URL). Payloads and errors are shown
@@ -95,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--key", required=True, help="the source key (e.g. a JDE address number)")
     record.add_argument("--json", action="store_true")
 
+    reconcile = commands.add_parser(
+        "reconcile", help="the reports of mlconn_reconcile (JDE and HubSpot compared)"
+    ).add_subparsers(dest="reconcile_command", required=True)
+    reconcile_report = reconcile.add_parser("report", help="the latest reconciliation report")
+    reconcile_report.add_argument("--run", dest="run_key", help="this run's report (<dag_id>/<run_id>)")
+    reconcile_report.add_argument(
+        "--rows", type=int, default=50, help="differences named one by one (default: %(default)s)"
+    )
+    reconcile_report.add_argument("--json", action="store_true", help="the whole report as JSON, unmasked")
+
     store_commands = commands.add_parser("store", help="maintain the store").add_subparsers(
         dest="store_command", required=True
     )
@@ -142,13 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb = "would delete" if result.dry_run else "deleted"
         print(
             f"{verb} {result.records} record rows and {result.events} events last touched before "
-            f"{result.cutoff:%Y-%m-%d %H:%M} UTC, and {result.runs} runs left without records"
+            f"{result.cutoff:%Y-%m-%d %H:%M} UTC, {result.runs} runs left without records and "
+            f"{result.reconcile_reports} reconciliation reports"
         )
         return 0
     if args.command == "report":
         return _report(store, args)
     if args.command == "webhooks":
         return _webhook_stats(store, args)
+    if args.command == "reconcile":
+        return _reconcile_report(store, args)
     if args.audit_command == "runs":
         return _runs(store, args)
     if args.audit_command == "failures":
@@ -210,6 +226,21 @@ def _report(store: Store, args: argparse.Namespace) -> int:
         _print_json(report.model_dump(mode="json"))
     else:
         print(render_text(report))
+    return 0
+
+
+def _reconcile_report(store: Store, args: argparse.Namespace) -> int:
+    from airflow_provider_mlconn.reconcile.report import ReconcileReport, render_text
+
+    stored = store.reconcile_reports.latest(args.run_key)
+    if stored is None:
+        where = f"for run {args.run_key!r}" if args.run_key else "yet"
+        print(f"no reconciliation report {where}: trigger mlconn_reconcile", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(stored.report)
+    else:
+        print(render_text(ReconcileReport.model_validate(stored.report), rows=args.rows))
     return 0
 
 

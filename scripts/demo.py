@@ -21,9 +21,11 @@
    for an invoice issued in HubSpot and bills a sales order; the next run shows the invoice paid,
    the new invoice in HubSpot with its line items, the balance; a run with nothing changed writes
    nothing;
-7. after each run prints what happened: records read, created, updated, unchanged, rejected and
+7. reconciliation: ``mlconn_reconcile`` compares both systems through their APIs and prints its
+   report (what differs after all of the above: the conflicting product edit, at least);
+8. after each run prints what happened: records read, created, updated, unchanged, rejected and
    waiting (with the reasons), API calls on each side, 429s, time;
-8. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
+9. stops everything it started. The audit store stays in .demo/ for ``mlconn audit``.
 """
 
 from __future__ import annotations
@@ -477,6 +479,28 @@ def ar_status(jde: Sandbox, hubspot: Sandbox) -> list[dict[str, Any]]:
     return results
 
 
+def reconciliation() -> dict[str, Any]:
+    """``mlconn_reconcile`` once, its report printed as ``mlconn reconcile report`` prints it."""
+    from airflow.configuration import conf
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_mlconn.reconcile.report import ReconcileReport, render_text
+    from airflow_provider_mlconn.sync.store import open_store, run_key_for, store_settings
+
+    dag_id = "mlconn_reconcile"
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"), safe_mode=False).dags[dag_id]
+    started = time.monotonic()
+    dag_run = dag.test()
+    seconds = time.monotonic() - started
+    store = open_store(store_settings(None, airflow_fernet_key=conf.get("core", "fernet_key")))
+    stored = store.reconcile_reports.latest(run_key_for(dag_id, dag_run.run_id))
+    print(f"\n== reconciliation (read only, both APIs): run {dag_run.state} in {seconds:.1f} s")
+    if stored is not None:
+        print(render_text(ReconcileReport.model_validate(stored.report), rows=15))
+    print("   `mlconn reconcile report` prints it again; `--json` with every value")
+    return {"label": "reconciliation", "state": str(dag_run.state), "store": store.url}
+
+
 def print_invoices(hubspot: Sandbox, ids: list[str]) -> None:
     """What the HubSpot invoices show after the run (the write-back)."""
     for invoice_id in ids:
@@ -626,6 +650,7 @@ def main() -> int:
         results.extend(invoices(jde, hubspot))
         results.extend(payments(jde, hubspot))
         results.extend(ar_status(jde, hubspot))
+        results.append(reconciliation())
 
     total = time.monotonic() - started
     print(f"\nAll done in {total:.0f} s; sandboxes stopped.")

@@ -162,14 +162,8 @@ def extract_customers(window: Window, writer: StagingWriter) -> datetime | None:
             extraction.stage_numbers(_chunks(requested, settings.chunk_size))
             return None
         if window.start is None:
-            # Everything from the beginning: every customer, whatever its stamps (some are blank),
-            # listed whole, so each chunk only reads the five detail tables.
-            customers = hook.iter_rows(
-                "F0101",
-                query=q.in_list("F0101.AT1", settings.search_types),
-                page_size=settings.page_size,
-            )
-            extraction.stage_books(_chunked_rows(customers, settings.chunk_size))
+            # Everything from the beginning: every customer, whatever its stamps.
+            extraction.stage_every_customer()
             # Every key the source has was staged: keys the target holds beyond them were deleted.
             for entity in ("company", "contact", "association"):
                 writer.mark_complete(entity)
@@ -192,6 +186,16 @@ class _Collector:
 
     def mark_complete(self, entity: str) -> None:
         raise AssertionError("a re-read of some customers is never complete")
+
+
+def read_every_customer(writer: StagingWriter) -> None:
+    """Hand ``writer`` every customer's records, read whole as a full read of the flow reads them
+    (the reconciliation compares what a run would send with what HubSpot holds)."""
+    settings = read_settings(fresh=True)
+    with JdeAisHook(settings.jde_conn_id) as hook:
+        _Extraction(
+            hook, settings, writer, as_of=datetime.now(hook.server_zone).date()
+        ).stage_every_customer()
 
 
 def refresh_customers(entity: str) -> Callable[[Sequence[str]], dict[str, Mapping[str, Any] | None]]:
@@ -253,6 +257,16 @@ class _Extraction:
                 changed.add(int(row["AN8"]))
                 self._see(row)
         return sorted(changed)
+
+    def stage_every_customer(self) -> None:
+        """Every customer (F0101 with the search types, whatever its stamps; some are blank), listed
+        whole, so each chunk only reads the five detail tables."""
+        customers = self.hook.iter_rows(
+            "F0101",
+            query=q.in_list("F0101.AT1", self.settings.search_types),
+            page_size=self.settings.page_size,
+        )
+        self.stage_books(_chunked_rows(customers, self.settings.chunk_size))
 
     def stage_numbers(self, chunks: Iterable[list[int]]) -> None:
         """Read these address numbers whole, chunk by chunk (customers only: F0101 with the search

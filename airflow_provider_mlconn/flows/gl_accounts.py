@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +53,7 @@ from airflow_provider_mlconn.sync.flow import (
     Stream,
     WriteMode,
 )
-from airflow_provider_mlconn.sync.watermarks import Window
+from airflow_provider_mlconn.sync.watermarks import Window, WindowMode
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,38 @@ def extract_reference_data(window: Window, writer: StagingWriter) -> datetime | 
     return None if latest is None else latest.to_datetime(zone)
 
 
+class _Collector:
+    """A staging writer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.staged: dict[str, Mapping[str, Any]] = {}
+
+    def stage(self, entity: str, key: str | int, payload: Mapping[str, Any]) -> None:
+        self.staged[entity] = payload
+
+    def mark_complete(self, entity: str) -> None:
+        return None
+
+
+def read_reference_data() -> dict[str, Mapping[str, Any]]:
+    """Both option lists' sources, read whole now: entity -> staged source (the reconciliation
+    compares them with HubSpot; a repair or a replay re-reads them)."""
+    collector = _Collector()
+    end = datetime.now(timezone.utc)
+    extract_reference_data(Window("jde", JDE_STAMP.name, None, end, WindowMode.RANGE), collector)
+    return collector.staged
+
+
+def refresh_reference_data(entity: str) -> Any:
+    """The ``refresh`` of an option list: the list's source read again, whole."""
+
+    def refresh(keys: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
+        source = read_reference_data().get(entity)
+        return {key: source for key in keys}
+
+    return refresh
+
+
 def _later(current: JdeTimestamp | None, stamp: JdeTimestamp | None) -> JdeTimestamp | None:
     if stamp is None:
         return current
@@ -237,6 +269,7 @@ GL_ACCOUNT_OPTIONS = Entity(
     write=WriteMode.REPLACE_SET,
     map=map_account_options,
     load=replace_options(GL_ACCOUNT_PROPERTY),
+    refresh=refresh_reference_data("gl_account_options"),
     asset_uri=LINE_ITEMS_ASSET,
     call_batch_size=1,
 )
@@ -247,6 +280,7 @@ BUSINESS_UNIT_OPTIONS = Entity(
     write=WriteMode.REPLACE_SET,
     map=map_business_unit_options,
     load=replace_options(BUSINESS_UNIT_PROPERTY),
+    refresh=refresh_reference_data("business_unit_options"),
     asset_uri=LINE_ITEMS_ASSET,
     call_batch_size=1,
 )

@@ -25,17 +25,20 @@ class PruneStoreOperator(BaseOperator):
             dry_run=bool(params.get("dry_run")),
         )
         self.log.info(
-            "%s %d record rows and %d events last touched before %s, and %d runs left without records",
+            "%s %d record rows and %d events last touched before %s, %d runs left without records and "
+            "%d reconciliation reports",
             "would delete" if result.dry_run else "deleted",
             result.records,
             result.events,
             result.cutoff.isoformat(),
             result.runs,
+            result.reconcile_reports,
         )
         return {
             "records": result.records,
             "events": result.events,
             "runs": result.runs,
+            "reconcile_reports": result.reconcile_reports,
             "cutoff": result.cutoff.isoformat(),
             "dry_run": result.dry_run,
         }

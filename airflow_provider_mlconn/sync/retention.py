@@ -8,6 +8,7 @@ unless set; ``mlconn store prune`` and the ``mlconn_store_maintenance`` DAG (dai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_mlconn.sync.store import PruneResult, Store
@@ -26,7 +27,8 @@ def configured_retention_days() -> float:
 def prune_store(
     store: Store, *, older_than_days: float | None = None, dry_run: bool = False, now: datetime | None = None
 ) -> PruneResult:
-    """Prune rows last touched more than ``older_than_days`` (default: the configured retention) ago."""
+    """Prune rows last touched more than ``older_than_days`` (default: the configured retention) ago,
+    and reconciliation reports made before then (the newest stays)."""
     days = configured_retention_days() if older_than_days is None else older_than_days
     if days <= 0:
         raise ValueError(f"the retention must be a positive number of days, got {days}")
@@ -34,4 +36,5 @@ def prune_store(
     result = store.audit.prune(cutoff=cutoff, dry_run=dry_run)
     if not dry_run:
         store.webhooks.prune(older_than=cutoff)
-    return result
+    reports = store.reconcile_reports.prune(cutoff=cutoff, dry_run=dry_run)
+    return replace(result, reconcile_reports=reports)

@@ -14,6 +14,8 @@
 - ``mlconn_webhook_events``: the webhook inbox: one row per distinct event received (deduplicated
   on its content), what it schedules and when its asset event was emitted; no payload values.
 - ``mlconn_webhook_requests``: one row per webhook request: accepted or refused, and why (counts).
+- ``mlconn_reconcile_reports``: one row per run of ``mlconn_reconcile``: its summary (counts, nothing
+  personal) and the whole report (every finding with both values), encrypted.
 
 Migrations are numbered functions run in one transaction under a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so several workers starting at once apply each exactly once.
@@ -229,6 +231,21 @@ webhook_requests = sa.Table(
     sa.Index("ix_mlconn_webhook_requests_received", "received_at"),
 )
 
+reconcile_reports = sa.Table(
+    "mlconn_reconcile_reports",
+    metadata,
+    sa.Column("run_key", sa.String(500), primary_key=True),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("differences", sa.Integer, nullable=False),
+    # JSON: counts per flow, entity and kind of difference; no values (the asset event's extra).
+    sa.Column("summary", sa.Text, nullable=False),
+    # Encrypted JSON: the whole report, each finding with the JDE and the HubSpot value.
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Index("ix_mlconn_reconcile_reports_created", "created_at"),
+)
+
 #: Columns added to existing tables by migration 2 (created with the tables on a new store).
 _MIGRATION_2_COLUMNS = (
     (records, ("operation", "waiting_since")),
@@ -264,6 +281,11 @@ def _create_webhook_inbox(connection: Connection) -> None:
     metadata.create_all(connection, tables=[webhook_events, webhook_requests], checkfirst=True)
 
 
+def _create_reconcile_reports(connection: Connection) -> None:
+    """The reconciliation's reports (idempotent: safe whatever was applied before it)."""
+    reconcile_reports.create(connection, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], Any]]
 
 #: Append only; a released migration never changes.
@@ -272,9 +294,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "waiting records, deletions, links, write journal", _add_waiting_uncertain_and_deletions),
     (3, "task runs: time, calls and records per task try", _create_task_runs),
     (4, "webhook inbox: events received, deduplicated; requests accepted and refused", _create_webhook_inbox),
+    # Each migration is applied when missing, whatever the highest one applied (a store that got 5
+    # before 4 existed still gets 4).
+    (5, "reconcile reports: one per run of mlconn_reconcile", _create_reconcile_reports),
 )
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+LATEST_VERSION = max(version for version, _, _ in MIGRATIONS)
 _ADVISORY_LOCK_ID = 0x6D6C636F6E6E  # "mlconn"
 
 
@@ -289,10 +314,10 @@ def migrate(connection: Connection) -> list[int]:
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _ADVISORY_LOCK_ID})
     schema_migrations.create(connection, checkfirst=True)
-    current = applied_version(connection)
+    done = set(connection.execute(sa.select(schema_migrations.c.version)).scalars())
     applied: list[int] = []
     for version, description, apply in MIGRATIONS:
-        if version <= current:
+        if version in done:
             continue
         apply(connection)
         connection.execute(

@@ -14,7 +14,7 @@ from airflow_provider_mlconn.sync import engine
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import StoreConfigurationError
 from airflow_provider_mlconn.sync.flow import RecordStatus, Rejection
-from airflow_provider_mlconn.sync.schema import LATEST_VERSION, applied_version
+from airflow_provider_mlconn.sync.schema import LATEST_VERSION, MIGRATIONS, applied_version
 from airflow_provider_mlconn.sync.store import MappingResult, OutcomeRow, RunRef, Store, store_settings
 from tests.support.sync import T0, DictVariables, ToyWorld, actor_for, make_toy_flow, with_entity
 
@@ -151,7 +151,7 @@ def test_migrations_run_once_on_first_use_and_opening_again_is_a_no_op(tmp_path,
     with second.engine.connect() as connection:
         assert applied_version(connection) == LATEST_VERSION
         versions = connection.execute(sa.text("SELECT count(*) FROM mlconn_schema_migrations")).scalar()
-    assert versions == LATEST_VERSION
+    assert versions == len(MIGRATIONS)
     assert sa.inspect(second.engine).has_table("mlconn_id_map")
     first.dispose()
     second.dispose()

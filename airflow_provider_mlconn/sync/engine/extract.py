@@ -85,8 +85,9 @@ def extract(
         for entity in flow.entities:
             taken, rejected = adopt_waiting(flow, entity, store, ref, actor)
             expired += rejected
-            if taken:
-                adopted[entity.name] = taken
+            repaired = adopt_repairs(entity, flow, store, ref, actor)
+            if taken or repaired:
+                adopted[entity.name] = taken + repaired
     counts = writer.counts
     return ExtractManifest(
         run_key=ref.run_key,
@@ -152,6 +153,28 @@ def adopt_waiting(flow: Flow, entity: Entity, store: Store, run: RunRef, actor: 
     if expired:
         log.warning("%s: %d waiting records rejected (waited too long or gone)", entity.name, len(expired))
     return len(staged), len(expired)
+
+
+def adopt_repairs(entity: Entity, flow: Flow, store: Store, run: RunRef, actor: Actor) -> int:
+    """Stage into ``run`` the keys the reconciliation queued for repair (``IdMap.queue_repair``),
+    read again from the source (action ``repair``); returns how many. Their last loaded hash no
+    longer matches any payload, so the load writes them whatever it wrote before. Keys this run
+    read itself are left to that read; an entity that cannot re-read keeps its queue until its
+    records are next read."""
+    if entity.refresh is None:
+        return 0
+    held = store.records.keys_of_run(run.run_key, entity.name)
+    keys = [key for key in store.id_map.repair_queue(flow.name, entity.name) if key not in held]
+    if not keys:
+        return 0
+    sources = entity.refresh(keys)
+    staged = {(entity.name, key): source for key, source in sources.items() if source is not None}
+    if staged:
+        store.staging.stage_chunk(run, actor, staged, action="repair")
+        log.info(
+            "%s: %d records queued for repair by the reconciliation read again", entity.name, len(staged)
+        )
+    return len(staged)
 
 
 def _prerequisites_now_available(

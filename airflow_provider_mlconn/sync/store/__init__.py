@@ -14,6 +14,7 @@ same database:
 - ``audit``: histories, replay selections, pruning;
 - ``reports``: each task try's time and calls, and what run reports read;
 - ``webhooks``: the webhook inbox (events deduplicated on their content) and request outcomes.
+- ``reconcile_reports``: the reports of ``mlconn_reconcile`` runs.
 
 SQLite under ``$AIRFLOW_HOME/mlconn/`` by default, PostgreSQL through the ``mlconn_store``
 connection for several workers. Payloads and error texts are Fernet-encrypted (``crypto``); keys,
@@ -41,6 +42,7 @@ from airflow_provider_mlconn.sync.store.opening import (
     store_settings,
 )
 from airflow_provider_mlconn.sync.store.prerequisites import PrerequisiteLookup
+from airflow_provider_mlconn.sync.store.reconcile import ReconcileReports, StoredReconcileReport
 from airflow_provider_mlconn.sync.store.records import RecordTable
 from airflow_provider_mlconn.sync.store.reports import OutcomeCount, RunReports, TaskRun
 from airflow_provider_mlconn.sync.store.rows import (
@@ -69,6 +71,7 @@ __all__ = [
     "OutcomeCount",
     "OutcomeRow",
     "PruneResult",
+    "ReconcileReports",
     "RecordEvent",
     "Recorded",
     "RunRef",
@@ -78,6 +81,7 @@ __all__ = [
     "StagingWriter",
     "Store",
     "StoreSettings",
+    "StoredReconcileReport",
     "StoredRecord",
     "TaskRun",
     "WaitPolicy",
@@ -115,6 +119,7 @@ class Store:
         self.audit = AuditTrail(self.db, cipher, self.records)
         self.reports = RunReports(self.db)
         self.webhooks = WebhookInbox(self.db)
+        self.reconcile_reports = ReconcileReports(self.db, cipher)
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]

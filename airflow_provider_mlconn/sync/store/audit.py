@@ -28,6 +28,8 @@ class PruneResult:
     runs: int
     cutoff: datetime
     dry_run: bool
+    #: Reconciliation reports older than the cutoff (the newest one always stays).
+    reconcile_reports: int = 0
 
 
 class AuditTrail:

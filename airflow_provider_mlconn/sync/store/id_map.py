@@ -24,6 +24,9 @@ _ENTRY_UPDATED = (
     "deleted_at",
     "loaded_at",
 )
+#: The last loaded hash of a key queued for repair: no payload hashes to it, so the next run that
+#: reads the key writes it (a hash is 64 hex digits).
+REPAIR_HASH = "repair"
 #: An entry's columns as ``upsert_entries`` writes them (created_at and loaded_at last).
 _ENTRY_COLUMNS = ("flow", "entity", "source_key", *_ENTRY_UPDATED[:-1], "created_at", "loaded_at")
 
@@ -119,6 +122,48 @@ class IdMap:
             )
 
         self._db.write(work)
+
+    def queue_repair(self, flow: str, entity: str, keys: Iterable[str]) -> list[str]:
+        """Make the flow's next run read these keys again and write them whatever it last wrote
+        (the reconciliation's repair): their last loaded hash becomes ``REPAIR_HASH``. Returns the
+        keys queued; a key not in the id map (never written) or deleted is not."""
+        wanted = sorted(set(keys))
+
+        def work(connection: Connection) -> list[str]:
+            queued: list[str] = []
+            for chunk in chunks(wanted):
+                found = connection.execute(
+                    sa.select(id_map.c.source_key).where(
+                        id_map.c.flow == flow,
+                        id_map.c.entity == entity,
+                        id_map.c.source_key.in_(chunk),
+                        id_map.c.deleted_at.is_(None),
+                    )
+                ).scalars()
+                queued.extend(found)
+            for chunk in chunks(queued):
+                connection.execute(
+                    id_map.update()
+                    .where(id_map.c.flow == flow, id_map.c.entity == entity, id_map.c.source_key.in_(chunk))
+                    .values(last_loaded_hash=REPAIR_HASH)
+                )
+            return sorted(queued)
+
+        return self._db.write(work)
+
+    def repair_queue(self, flow: str, entity: str) -> list[str]:
+        """The keys ``queue_repair`` queued that no run has written since."""
+        with self._db.read() as connection:
+            return sorted(
+                connection.execute(
+                    sa.select(id_map.c.source_key).where(
+                        id_map.c.flow == flow,
+                        id_map.c.entity == entity,
+                        id_map.c.last_loaded_hash == REPAIR_HASH,
+                        id_map.c.deleted_at.is_(None),
+                    )
+                ).scalars()
+            )
 
 
 def _entry(row: Any) -> IdMapEntry:

@@ -1,0 +1,279 @@
+"""The reconciliation DAG through dag.test() against both sandboxes: after a clean sync it reports
+nothing; drift injected the way it happens (edits straight in HubSpot through its API, a deleted
+association, an archived contact, a JDE document keyed twice by hand at a JDE screen) is found,
+each difference once and nothing else; ``repair`` queues the customers flow's differences and its
+next run mends them, while money is left to accounting."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from airflow_provider_mlconn.cli import main as mlconn
+from tests.support.customers import HUBSPOT_TOKEN, Sandboxes
+from tests.support.invoices import (
+    CUSTOMERS_DAG,
+    GL_DAG,
+    INVOICES_DAG,
+    PAYMENTS_DAG,
+    create_invoice,
+    customers_in_hubspot,
+    dag,
+    forget_flow_variables,
+    record_payment,
+    run,
+)
+
+pytestmark = pytest.mark.integration
+RECONCILE_DAG = "mlconn_reconcile"
+CUSTOMERS_AND_MONEY = ["customers", "money"]
+ITEMS_DAG = "mlconn_items_sync"
+ITEM_VARIABLES = ("mlconn_watermark__items__jde", "mlconn_watermark__items__hubspot", "mlconn_items")
+
+
+@pytest.fixture
+def synced(customer_sandboxes, airflow_store, airflow_db):
+    """12 customers in HubSpot, two invoices posted to JDE and one paid: a clean sync."""
+    from airflow.models import Variable
+
+    forget_flow_variables()
+    sandboxes = customer_sandboxes(jde={"customers": 12})
+    Variable.set("mlconn_invoices", json.dumps({"posting": {"default_revenue_account": "M30.4110"}}))
+    customers = customers_in_hubspot(sandboxes, 2)
+    invoices = [
+        create_invoice(
+            sandboxes,
+            company_id=customer.company_id,
+            contact_id=customer.contact_id,
+            lines=[{"name": "Service", "quantity": "1", "price": price}],
+        )
+        for customer, price in zip(customers, ("700", "300"), strict=True)
+    ]
+    time.sleep(1.1)
+    run(INVOICES_DAG)
+    record_payment(sandboxes, invoices[0]["id"], "700")
+    time.sleep(1.1)
+    run(PAYMENTS_DAG)
+    yield sandboxes, customers, invoices
+    forget_flow_variables()
+
+
+def reconcile(**conf: Any) -> dict[str, Any]:
+    """One run of the DAG; the summary its asset event carries (checked against the stored one)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    dag_run = dag(RECONCILE_DAG).test(run_conf=conf)
+    assert str(dag_run.state) == "success"
+    run_key = f"{RECONCILE_DAG}/{dag_run.run_id}"
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            # Airflow keeps the URI mlconn://reconcile as mlconn://reconcile/ (an empty path is "/").
+            .filter(AssetModel.name == "mlconn_reconcile", AssetModel.uri.startswith("mlconn://reconcile"))
+            .all()
+        )
+        extras = [dict(e.extra or {}) for e in events]
+        [summary] = [x for x in extras if x.get("run_key") == run_key]
+    return summary
+
+
+def latest_report(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The latest report as ``mlconn reconcile report --json`` prints it."""
+    capsys.readouterr()
+    assert mlconn(["reconcile", "report", "--json"]) == 0
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
+
+
+def findings(report: dict[str, Any]) -> set[tuple[str, str, str, str, str | None]]:
+    return {(f["flow"], f["entity"], f["key"], f["kind"], f["field"]) for f in report["findings"]}
+
+
+def hubspot(sandboxes: Sandboxes, method: str, path: str, body: Any = None) -> None:
+    response = sandboxes.http.request(
+        method,
+        f"{sandboxes.hubspot.url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
+        timeout=30,
+    )
+    assert response.ok, response.text
+
+
+def contact_key(sandboxes: Sandboxes, contact_id: str) -> str:
+    found = sandboxes.hubspot_api(
+        "GET", f"/crm/v3/objects/contacts/{contact_id}", properties="jde_contact_key"
+    )
+    return str(found["properties"]["jde_contact_key"])
+
+
+def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_once_and_repaired(
+    synced, capsys
+):
+    sandboxes, customers, invoices = synced
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
+    report = latest_report(capsys)
+    assert summary["differences"] == 0, report["findings"]
+    assert summary["in_step"] is True
+    checked = summary["checked"]
+    assert checked["customers.company"] == {"jde": 12, "hubspot": 12}
+    assert checked["money.invoice"] == {"jde": 2, "hubspot": 2}
+    assert checked["money.receipt"] == {"jde": 1, "hubspot": 1}
+    tallies = {f"{t['flow']}.{t['entity']}": t for t in report["tallies"]}
+    assert (
+        tallies["customers.contact"]["matched"]
+        == tallies["customers.contact"]["jde"] - tallies["customers.contact"]["not_sent"]
+    )
+    assert tallies["customers.association"]["matched"] > 0
+
+    # Drift, the way it happens: a salesperson edits a company and a contact in HubSpot, removes an
+    # association, archives a contact; accounting keys the first invoice a second time in JDE.
+    first, second = customers
+    hubspot(
+        sandboxes,
+        "PATCH",
+        f"/crm/v3/objects/companies/{first.company_id}",
+        {"properties": {"name": "Renamed"}},
+    )
+    edited = second.contact_id
+    hubspot(
+        sandboxes, "PATCH", f"/crm/v3/objects/contacts/{edited}", {"properties": {"jobtitle": "Chief Edits"}}
+    )
+    unlinked = first.contact_id
+    hubspot(
+        sandboxes, "DELETE", f"/crm/v4/objects/contacts/{unlinked}/associations/companies/{first.company_id}"
+    )
+    contacts = sandboxes.hubspot_objects("contacts", ["jde_contact_key"], associations="companies")
+    archived = next(
+        c for c in contacts if c["properties"].get("jde_contact_key") and c["id"] not in (edited, unlinked)
+    )
+    hubspot(sandboxes, "DELETE", f"/crm/v3/objects/contacts/{archived['id']}")
+    number = invoices[0]["properties"]["hs_number"]
+    sandboxes.jde_control(
+        "POST",
+        "invoices",
+        {
+            "customer": first.address_number,
+            "lines": [{"amount": "700", "remark": "keyed twice"}],
+            "reference": number,
+        },
+    )
+
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
+    report = latest_report(capsys)
+    archived_key = archived["properties"]["jde_contact_key"]
+    expected = {
+        ("customers", "company", str(first.address_number), "drift", "name"),
+        ("customers", "contact", contact_key(sandboxes, edited), "drift", "jobtitle"),
+        ("customers", "association", contact_key(sandboxes, unlinked), "missing_in_hubspot", None),
+        ("customers", "contact", archived_key, "missing_in_hubspot", None),
+        ("money", "invoice", number, "duplicate", None),
+        ("money", "customer_totals", str(first.address_number), "total", "invoices"),
+    }
+    assert findings(report) == expected
+    assert summary["differences"] == len(expected)
+    assert summary["by_kind"] == {"drift": 2, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
+    by_key = {(f["entity"], f["key"]): f for f in report["findings"]}
+    assert (by_key[("company", str(first.address_number))]["hubspot"]) == "Renamed"
+    total = by_key[("customer_totals", str(first.address_number))]
+    assert (Decimal(total["jde"]), Decimal(total["hubspot"])) == (Decimal("1400"), Decimal("700"))
+    assert "2 documents" in by_key[("invoice", number)]["note"]
+
+    # The text report masks personal values (the name) and names every difference.
+    capsys.readouterr()
+    assert mlconn(["reconcile", "report"]) == 0
+    text = capsys.readouterr().out
+    assert "6 difference(s)" in text and "Renamed" not in text and "'R***'" in text
+
+    # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
+    writes = sandboxes.hubspot_write_calls()
+    jde_posts = sandboxes.jde_control("GET", "stats")["orchestrations"]
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY, repair=True)
+    assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
+    assert sandboxes.jde_control("GET", "stats")["orchestrations"] == jde_posts, "nor to JDE"
+    assert summary["repair"]["queued"] == {"company": 1, "contact": 2, "association": 2}
+    assert summary["repair"]["not_repairable"] == 2
+    # The next run of the flow reads the queued records again and writes them (the archived contact
+    # comes back as a new HubSpot record, with its association).
+    run(CUSTOMERS_DAG)
+    summary = reconcile(flows=CUSTOMERS_AND_MONEY)
+    report = latest_report(capsys)
+    assert findings(report) == {
+        ("money", "invoice", number, "duplicate", None),
+        ("money", "customer_totals", str(first.address_number), "total", "invoices"),
+    }
+
+
+def test_gl_account_options_edited_in_hubspot_are_found_and_the_next_gl_run_mends_them(
+    customer_sandboxes, airflow_store, airflow_db, capsys
+):
+    forget_flow_variables()
+    sandboxes = customer_sandboxes(jde={"customers": 2})
+    run(GL_DAG)
+    summary = reconcile(flows=["gl_accounts"])
+    assert summary["differences"] == 0, latest_report(capsys)["findings"]
+    checked = summary["checked"]["gl_accounts.gl_account_options"]
+    assert checked["jde"] == checked["hubspot"] > 2
+
+    # A HubSpot admin edits the property's options: one relabelled, one removed, one of their own.
+    path = "/crm/v3/properties/line_items/jde_gl_account"
+    options = sandboxes.hubspot_api("GET", path)["options"]
+    shown = [option for option in options if not option["hidden"]]
+    relabelled, removed = shown[0]["value"], shown[1]["value"]
+    edited = [
+        {**option, "label": "Renamed by hand"} if option["value"] == relabelled else option
+        for option in options
+        if option["value"] != removed
+    ]
+    edited.append({"label": "Own", "value": "OWN.9999", "hidden": False, "displayOrder": 999})
+    hubspot(sandboxes, "PATCH", path, {"options": edited})
+
+    summary = reconcile(flows=["gl_accounts"], repair=True)
+    report = latest_report(capsys)
+    assert findings(report) == {
+        ("gl_accounts", "gl_account_options", relabelled, "drift", "label"),
+        ("gl_accounts", "gl_account_options", removed, "missing_in_hubspot", None),
+        ("gl_accounts", "gl_account_options", "OWN.9999", "missing_in_jde", None),
+    }
+    assert summary["repair"]["queued"] == {"gl_account_options": 1}
+    run(GL_DAG)  # no JDE change: the queued list is read again and written, whole
+    assert reconcile(flows=["gl_accounts"])["differences"] == 0
+    forget_flow_variables()
+
+
+def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else(
+    customer_sandboxes, airflow_store, airflow_db, capsys
+):
+    from airflow.models import Variable
+
+    for name in ITEM_VARIABLES:
+        Variable.delete(name)
+    sandboxes = customer_sandboxes(jde={"customers": 2}, hubspot={"seed": 3})
+    run(ITEMS_DAG)
+    summary = reconcile(flows=["items"])
+    assert summary["differences"] == 0, latest_report(capsys)["findings"]
+    checked = summary["checked"]["items.product"]
+    assert checked["jde"] == checked["hubspot"] > 2
+
+    products = sandboxes.hubspot_objects("products", ["jde_item_number"])
+    renamed, archived = products[0], products[1]
+    hubspot(
+        sandboxes, "PATCH", f"/crm/v3/objects/products/{renamed['id']}", {"properties": {"name": "By hand"}}
+    )
+    hubspot(sandboxes, "DELETE", f"/crm/v3/objects/products/{archived['id']}")
+    summary = reconcile(flows=["items"], repair=True)
+    report = latest_report(capsys)
+    assert findings(report) == {
+        ("items", "product", renamed["properties"]["jde_item_number"], "drift", "name"),
+        ("items", "product", archived["properties"]["jde_item_number"], "missing_in_hubspot", None),
+    }
+    assert summary["repair"]["queued"] == {}, "products are not repaired by a run"
+    assert all(f["repair"].startswith("not queued") for f in report["findings"])
+    for name in ITEM_VARIABLES:
+        Variable.delete(name)
