@@ -49,7 +49,7 @@ reliability: install
 		tests/integration/test_payments_faults.py tests/unit/test_sync_uncertain.py
 
 # docker-compose.airflow.yml run as processes (CeleryExecutor, two workers, PostgreSQL and Redis on
-# 127.0.0.1): 5,000 customers, one worker against two, a worker killed mid-load. ~10 min; not in make test.
+# 127.0.0.1): 5,000 customers, one worker against two, a worker killed mid-load. ~6 min; not in make test.
 e2e-celery: install
 	MLCONN_CELERY_STACK=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/e2e/test_celery_stack.py
 

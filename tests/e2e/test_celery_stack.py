@@ -2,7 +2,7 @@
 (api-server, scheduler, dag-processor, triggerer, two Celery workers) on PostgreSQL and Redis,
 running the customers flow at 5,000 customers with the HubSpot pool at 4 slots.
 
-Not part of ``make test`` (it takes ~10 minutes): ``make e2e-celery`` runs it
+Not part of ``make test`` (it takes ~6 minutes): ``make e2e-celery`` runs it
 (``MLCONN_CELERY_STACK=1``). ``MLCONN_CELERY_CUSTOMERS`` changes the size.
 """
 
@@ -271,6 +271,14 @@ def loads(run: dict[str, Any]) -> list[dict[str, Any]]:
     return [ti for ti in run["task_instances"] if ti["task_id"].endswith(".load")]
 
 
+def load_phase_s(run: dict[str, Any]) -> float:
+    """From the first load task's start to the last one's end."""
+    batches = loads(run)
+    start = min(_at(ti["start_date"]) for ti in batches)
+    end = max(_at(ti["end_date"]) for ti in batches)
+    return round((end - start).total_seconds(), 1)
+
+
 def side_by_side(run: dict[str, Any]) -> list[tuple[str, str, float]]:
     """Pairs of load tasks that ran at the same time on different workers, with the overlap (s)."""
     found = []
@@ -331,12 +339,14 @@ def test_two_celery_workers_load_side_by_side_and_leave_what_dag_test_leaves(
     stack.start_worker("worker-1", time.monotonic() + 3 * MINUTE)
     one = run_flow(stack, sandboxes)
     FIGURES["one worker: run wall s"] = round(one["wall_s"], 1)
+    FIGURES["one worker: load phase s"] = load_phase_s(one)
     assert {ti["hostname"] for ti in one["task_instances"]} == {"worker-1"}
     assert_same_as_dag_test(sandboxes, reference)
 
     stack.start_worker("worker-2", time.monotonic() + 3 * MINUTE)
     two = run_flow(stack, sandboxes)
     FIGURES["two workers: run wall s"] = round(two["wall_s"], 1)
+    FIGURES["two workers: load phase s"] = load_phase_s(two)
     assert_same_as_dag_test(sandboxes, reference)
 
     by_worker: dict[str, int] = {}
@@ -378,9 +388,32 @@ def test_a_worker_killed_in_the_middle_of_a_load_loses_and_duplicates_nothing(
                     return ti
             return None
 
-        ti = wait_for("a load task running for 1.5 s", loading, deadline, step=0.3)
+        def written(entity: str) -> int:
+            """HubSpot batch writes of the entity's objects answered 2xx so far."""
+            path = (
+                f"/objects/{entity}s/batch/upsert" if entity in ("company", "contact") else "/associations/"
+            )
+            calls: dict[str, dict[str, int]] = sandboxes.hubspot_stats()["requests"]
+            return sum(
+                count
+                for call, by_status in calls.items()
+                if call.startswith("POST ") and path in call
+                for status, count in by_status.items()
+                if str(status).startswith("2")
+            )
+
+        def writing() -> dict[str, Any] | None:
+            ti = loading()
+            return ti if ti and written(ti["task_id"].split(".")[0]) else None
+
+        ti = wait_for(
+            "a load task running for 1.5 s whose writes HubSpot answers", writing, deadline, step=0.3
+        )
         stack.kill(ti["hostname"])
         victim.update(ti)
+        FIGURES["kill: HubSpot batch writes of that entity answered before the kill"] = written(
+            ti["task_id"].split(".")[0]
+        )
 
     run = run_flow(stack, sandboxes, on_progress=kill_a_worker_mid_load)
     tries = stack.tries(DAG_ID, run["dag_run_id"], victim["task_id"], victim["map_index"])
