@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 
-.PHONY: install test lint typecheck pytest demo airflow bench lock clean browser reliability
+.PHONY: install test lint typecheck pytest demo airflow bench lock clean browser reliability e2e-celery
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ browser:
 reliability: install
 	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/reliability tests/integration/test_invoices_faults.py \
 		tests/integration/test_payments_faults.py tests/unit/test_sync_uncertain.py
+
+# docker-compose.airflow.yml run as processes (CeleryExecutor, two workers, PostgreSQL and Redis on
+# 127.0.0.1): 5,000 customers, one worker against two, a worker killed mid-load. ~6 min; not in make test.
+e2e-celery: install
+	MLCONN_CELERY_STACK=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/e2e/test_celery_stack.py
 
 bench: install
 	$(BIN)/python -m benchmarks
