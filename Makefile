@@ -30,8 +30,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two pytest workers, a test file each at a time: the e2e tests mostly wait on a real scheduler and
+# the clock, so the suite overlaps them with the CPU-bound integration tests (pytest-xdist).
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
 
