@@ -29,7 +29,6 @@ Variable ``mlconn_ar_status`` (JSON, see ``ArSettings``). Rules: docs/BEHAVIOR.m
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_mlconn.flows.customers import read_settings as customer_settings
-from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
+from airflow_provider_mlconn.flows.hubspot_writes import ensure_properties_once, hubspot_load_outcome
 from airflow_provider_mlconn.flows.invoices import INVOICE_PROPERTIES
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
@@ -258,18 +257,12 @@ _SPECS = {
     ObjectType.LINE_ITEMS: LINE_ITEM_PROPERTIES,
     ObjectType.COMPANIES: COMPANY_BALANCE_PROPERTIES,
 }
-_ensured: set[tuple[str, str, str]] = set()
-_ensured_lock = threading.Lock()
 
 
 def _ensure_properties(hook: HubSpotHook, *object_types: ObjectType) -> None:
-    """Create the flow's properties once per process and portal (reads only, once they exist)."""
-    with _ensured_lock:
-        for object_type in object_types:
-            portal = (hook.settings.base_url, hook.hubspot_conn_id, object_type.value)
-            if portal not in _ensured:
-                hook.ensure_properties(_SPECS[object_type])
-                _ensured.add(portal)
+    """Create the flow's properties of these object types once per process and portal."""
+    for object_type in object_types:
+        ensure_properties_once(hook, _SPECS[object_type])
 
 
 # -- what other runs put in HubSpot ---------------------------------------------------------------------

@@ -20,7 +20,6 @@ docs/BEHAVIOR.md, section F.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -28,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
+from airflow_provider_mlconn.flows.hubspot_writes import ensure_properties_once, hubspot_load_outcome
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, Row, TableRead
@@ -468,22 +467,13 @@ CONTACT_PROPERTIES = (
     _status_property(ObjectType.CONTACTS, "Inactive: F0111.ACTIN is N; deleted: JDE no longer has the line"),
 )
 
-_ensured: set[tuple[str, str, str]] = set()
-_ensured_lock = threading.Lock()
-
 
 def _ensure_properties(hook: HubSpotHook, object_type: ObjectType) -> None:
     """Create the flow's custom properties once per process and portal (reads only, once they exist)."""
-    portal = (hook.settings.base_url, hook.hubspot_conn_id, object_type.value)
-    with _ensured_lock:
-        if portal in _ensured:
-            return
-        specs = COMPANY_PROPERTIES if object_type is ObjectType.COMPANIES else CONTACT_PROPERTIES
-        states = hook.ensure_properties(specs)
-        created = [name for name, state in states.items() if state == "created"]
-        if created:
-            log.info("created HubSpot properties %s", created)
-        _ensured.add(portal)
+    specs = COMPANY_PROPERTIES if object_type is ObjectType.COMPANIES else CONTACT_PROPERTIES
+    created = ensure_properties_once(hook, specs)
+    if created:
+        log.info("created HubSpot properties %s", created)
 
 
 def load_companies(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:

@@ -25,7 +25,6 @@ docs/BEHAVIOR.md, section F (invoices).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -34,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mlconn.flows.hubspot_writes import ensure_properties_once, write_sync_statuses
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, JdeBusinessError, JdeDuplicateError
@@ -174,18 +174,6 @@ INVOICE_PROPERTIES = (
     _text("jde_sync_message", "JDE sync message", "what the last sync did or found, in words"),
     _text("jde_credit_memo_number", "JDE credit memo (RM)", "the credit memo that reversed a voided invoice"),
 )
-
-_ensured: set[tuple[str, str]] = set()
-_ensured_lock = threading.Lock()
-
-
-def _ensure_properties(hook: HubSpotHook) -> None:
-    portal = (hook.settings.base_url, hook.hubspot_conn_id)
-    with _ensured_lock:
-        if portal not in _ensured:
-            hook.ensure_properties(INVOICE_PROPERTIES)
-            _ensured.add(portal)
-
 
 # -- extract ---------------------------------------------------------------------------------------
 
@@ -589,20 +577,16 @@ def _duplicates_note(documents: int) -> str | None:
 
 def on_invoices_wait(records: Sequence[WaitingRecord]) -> None:
     """Tell HubSpot why an invoice is not posted yet (``jde_sync_status = waiting``), once."""
-    statuses = {
-        record.key: {"jde_sync_status": "waiting", "jde_sync_message": record.reason[:1000]}
-        for record in records
-        if not _shows(record.source["invoice"]["properties"], "waiting", record.reason[:1000])
-    }
-    if statuses:
-        with HubSpotHook(read_settings().hubspot_conn_id) as hook:
-            _ensure_properties(hook)
-            hook.update_records(ObjectType.INVOICES, statuses)
-
-
-def _shows(properties: Mapping[str, Any], status: str, message: str) -> bool:
-    return (
-        properties.get("jde_sync_status") == status and (properties.get("jde_sync_message") or "") == message
+    write_sync_statuses(
+        conn_id=read_settings().hubspot_conn_id,
+        object_type=ObjectType.INVOICES,
+        specs=INVOICE_PROPERTIES,
+        noun="invoice",
+        current={record.key: record.source["invoice"]["properties"] for record in records},
+        statuses={
+            record.key: {"jde_sync_status": "waiting", "jde_sync_message": record.reason}
+            for record in records
+        },
     )
 
 
@@ -610,24 +594,14 @@ def _report(
     settings: InvoiceSettings, records: Sequence[LoadRecord], statuses: Mapping[str, Mapping[str, str]]
 ) -> None:
     """Write refusal and conflict statuses to the HubSpot invoices (those that do not show them yet)."""
-    by_key = {record.key: record for record in records}
-    wanted = {
-        key: {name: value[:1000] for name, value in status.items()}
-        for key, status in statuses.items()
-        if not _shows(
-            by_key[key].source["invoice"]["properties"],
-            status["jde_sync_status"],
-            status["jde_sync_message"][:1000],
-        )
-    }
-    if not wanted:
-        return
-    with HubSpotHook(settings.hubspot_conn_id) as hook:
-        _ensure_properties(hook)
-        written = hook.update_records(ObjectType.INVOICES, wanted)
-    for key, outcome in written.items():
-        if outcome.status is WriteStatus.FAILED:
-            log.warning("invoice %s: its sync status could not be written to HubSpot: %s", key, outcome.error)
+    write_sync_statuses(
+        conn_id=settings.hubspot_conn_id,
+        object_type=ObjectType.INVOICES,
+        specs=INVOICE_PROPERTIES,
+        noun="invoice",
+        current={record.key: record.source["invoice"]["properties"] for record in records},
+        statuses=statuses,
+    )
 
 
 def load_writebacks(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
@@ -662,7 +636,7 @@ def load_writebacks(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
             f"(company {document.document_company}" + (f", batch {batch})" if batch else ")"),
         }
     with HubSpotHook(settings.hubspot_conn_id) as hook:
-        _ensure_properties(hook)
+        ensure_properties_once(hook, INVOICE_PROPERTIES)
         written = hook.update_records(ObjectType.INVOICES, updates)
     results: dict[str, LoadOutcome] = {}
     for key, outcome in written.items():
@@ -759,7 +733,7 @@ def load_credit_memos(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome
     _report_unreversed(settings, records, results)
     if memos:
         with HubSpotHook(settings.hubspot_conn_id) as hook:
-            _ensure_properties(hook)
+            ensure_properties_once(hook, INVOICE_PROPERTIES)
             hook.update_records(
                 ObjectType.INVOICES,
                 {

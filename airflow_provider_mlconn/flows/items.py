@@ -25,7 +25,6 @@ product tells the engine it is that product too (``Loaded.also``).
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -34,7 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_mlconn.flows.hubspot_outcomes import hubspot_load_outcome
+from airflow_provider_mlconn.flows.hubspot_writes import ensure_properties_once, hubspot_load_outcome
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, JdeBusinessError
@@ -166,18 +165,6 @@ PRODUCT_PROPERTIES = (
         "Short hashes of the JDE-owned values the sync wrote: how it tells an edit here from its own write",
     ),
 )
-
-_ensured: set[tuple[str, str]] = set()
-_ensured_lock = threading.Lock()
-
-
-def _ensure_properties(hook: HubSpotHook) -> None:
-    portal = (hook.settings.base_url, hook.hubspot_conn_id)
-    with _ensured_lock:
-        if portal not in _ensured:
-            hook.ensure_properties(PRODUCT_PROPERTIES)
-            _ensured.add(portal)
-
 
 # -- extract ---------------------------------------------------------------------------------------
 
@@ -334,7 +321,7 @@ def load_products(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
     fresh = {r.key: r.payload["properties"] for r in records if not r.remote_id}
     results: dict[str, LoadOutcome] = {}
     with HubSpotHook(settings.hubspot_conn_id) as hook:
-        _ensure_properties(hook)
+        ensure_properties_once(hook, PRODUCT_PROPERTIES)
         if fresh:
             upserted = hook.upsert_records(ObjectType.PRODUCTS, fresh, id_property="jde_item_number")
             results.update(
@@ -366,7 +353,7 @@ def mark_products_deleted(records: Sequence[LoadRecord]) -> Mapping[str, LoadOut
     }
     if targets:
         with HubSpotHook(read_settings().hubspot_conn_id) as hook:
-            _ensure_properties(hook)
+            ensure_properties_once(hook, PRODUCT_PROPERTIES)
             written = hook.update_records(
                 ObjectType.PRODUCTS,
                 {
@@ -389,7 +376,7 @@ def load_jde_items(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
     settings = read_settings()
     results: dict[str, LoadOutcome] = {}
     with JdeAisHook(settings.jde_conn_id) as jde, HubSpotHook(settings.hubspot_conn_id) as hubspot:
-        _ensure_properties(hubspot)
+        ensure_properties_once(hubspot, PRODUCT_PROPERTIES)
         creates = [r for r in records if r.payload["action"] == "create"]
         conflicts = [r for r in records if r.payload["action"] == "conflict"]
         updates = [r for r in records if r.payload["action"] == "update"]

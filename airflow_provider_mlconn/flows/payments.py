@@ -23,7 +23,6 @@ Rules: docs/BEHAVIOR.md, section F (payments).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -31,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mlconn.flows.hubspot_writes import ensure_properties_once, write_sync_statuses
 from airflow_provider_mlconn.flows.settings import SettingsVariable
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, JdeBusinessError, JdeDuplicateError
@@ -156,18 +156,6 @@ PAYMENT_PROPERTIES = (
     ),
     _text("jde_sync_message", "JDE sync message", "what the last sync did or found, in words"),
 )
-
-_ensured: set[tuple[str, str]] = set()
-_ensured_lock = threading.Lock()
-
-
-def _ensure_properties(hook: HubSpotHook) -> None:
-    portal = (hook.settings.base_url, hook.hubspot_conn_id)
-    with _ensured_lock:
-        if portal not in _ensured:
-            hook.ensure_properties(PAYMENT_PROPERTIES)
-            _ensured.add(portal)
-
 
 # -- extract ---------------------------------------------------------------------------------------
 
@@ -646,20 +634,16 @@ def _find_posted(jde: JdeAisHook, plans: Mapping[str, _Plan]) -> dict[str, Loade
 
 def on_payments_wait(records: Sequence[WaitingRecord]) -> None:
     """Tell HubSpot why a payment is not posted yet (``jde_sync_status = waiting``), once."""
-    statuses = {
-        record.key: {"jde_sync_status": "waiting", "jde_sync_message": record.reason[:1000]}
-        for record in records
-        if not _shows(record.source["payment"]["properties"], "waiting", record.reason[:1000])
-    }
-    if statuses:
-        with HubSpotHook(read_settings().hubspot_conn_id) as hook:
-            _ensure_properties(hook)
-            hook.update_records(ObjectType.COMMERCE_PAYMENTS, statuses)
-
-
-def _shows(properties: Mapping[str, Any], status: str, message: str) -> bool:
-    return (
-        properties.get("jde_sync_status") == status and (properties.get("jde_sync_message") or "") == message
+    write_sync_statuses(
+        conn_id=read_settings().hubspot_conn_id,
+        object_type=ObjectType.COMMERCE_PAYMENTS,
+        specs=PAYMENT_PROPERTIES,
+        noun="payment",
+        current={record.key: record.source["payment"]["properties"] for record in records},
+        statuses={
+            record.key: {"jde_sync_status": "waiting", "jde_sync_message": record.reason}
+            for record in records
+        },
     )
 
 
@@ -667,24 +651,14 @@ def _report(
     settings: PaymentSettings, records: Sequence[LoadRecord], statuses: Mapping[str, Mapping[str, str]]
 ) -> None:
     """Write refusal and conflict statuses to the HubSpot payments (those that do not show them yet)."""
-    by_key = {record.key: record for record in records}
-    wanted = {
-        key: {name: value[:1000] for name, value in status.items()}
-        for key, status in statuses.items()
-        if not _shows(
-            by_key[key].source["payment"]["properties"],
-            status["jde_sync_status"],
-            status["jde_sync_message"][:1000],
-        )
-    }
-    if not wanted:
-        return
-    with HubSpotHook(settings.hubspot_conn_id) as hook:
-        _ensure_properties(hook)
-        written = hook.update_records(ObjectType.COMMERCE_PAYMENTS, wanted)
-    for key, outcome in written.items():
-        if outcome.status is WriteStatus.FAILED:
-            log.warning("payment %s: its sync status could not be written to HubSpot: %s", key, outcome.error)
+    write_sync_statuses(
+        conn_id=settings.hubspot_conn_id,
+        object_type=ObjectType.COMMERCE_PAYMENTS,
+        specs=PAYMENT_PROPERTIES,
+        noun="payment",
+        current={record.key: record.source["payment"]["properties"] for record in records},
+        statuses=statuses,
+    )
 
 
 # -- load: write-back and voids --------------------------------------------------------------------
@@ -738,7 +712,7 @@ def _money(value: Decimal, currency: str) -> str:
 
 def _write(settings: PaymentSettings, updates: Mapping[str, dict[str, Any]]) -> dict[str, LoadOutcome]:
     with HubSpotHook(settings.hubspot_conn_id) as hook:
-        _ensure_properties(hook)
+        ensure_properties_once(hook, PAYMENT_PROPERTIES)
         written = hook.update_records(ObjectType.COMMERCE_PAYMENTS, updates)
     results: dict[str, LoadOutcome] = {}
     for key, outcome in written.items():
