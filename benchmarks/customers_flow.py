@@ -56,6 +56,8 @@ LATENCY_MS = float(os.environ.get("MLCONN_BENCH_LATENCY_MS", "50"))
 MODES = tuple(m for m in os.environ.get("MLCONN_BENCH_MODES", "local,dag_test").split(",") if m.strip())
 PARALLELISM = int(os.environ.get("MLCONN_BENCH_PARALLELISM", "8"))
 POOL_SLOTS = int(os.environ.get("MLCONN_BENCH_POOL_SLOTS", "4"))
+#: Which section of BENCHMARKS.md the results replace (``benchmarks.customers_100k`` writes its own).
+SECTION = os.environ.get("MLCONN_BENCH_SECTION", "customers_flow")
 #: JDE reads the work tree keeps in flight (the connection's max_parallel_reads default).
 JDE_READS_IN_FLIGHT = 4
 RATE_LIMIT = 190
@@ -564,14 +566,20 @@ def comparison(loads: dict[tuple[str, str], InitialLoad], columns: list[tuple[st
         row(f"wall / bound ({JDE_READS_IN_FLIGHT} JDE reads in flight)", ratio(1)),
         row("JDE calls / rows", lambda load: f"{load.jde_calls:,} / {load.jde_rows:,}"),
         row("HubSpot calls (429s: served)", lambda load: f"{load.hubspot_calls:,} ({load.served_429})"),
+        row(
+            "429s / HubSpot calls",
+            lambda load: f"{load.served_429 / max(load.hubspot_calls, 1):.2%}",
+        ),
         row("busiest 10 s window", lambda load: f"{load.busiest_10s} of {RATE_LIMIT}"),
         row(
             "CPU of the process running it",
             lambda load: "-" if load.cpu_s != load.cpu_s else f"{load.cpu_s:.1f} s",
         ),
         row(
-            "no-change rerun: wall, HubSpot writes",
-            lambda load: f"{load.rerun_wall_s:.1f} s, {load.rerun_writes}",
+            "no-change rerun: wall, HubSpot writes / reads, JDE calls",
+            lambda load: (
+                f"{load.rerun_wall_s:.1f} s, {load.rerun_writes} / {load.rerun_reads}, {load.rerun_jde_calls}"
+            ),
         ),
         row("load average when the run started", lambda load: f"{load.load_average:.2f}"),
     ]
@@ -588,7 +596,8 @@ def report_all(
 ) -> str:
     current = columns[-1]
     main_load = loads[current]
-    text = f"""## Customers flow JDE -> HubSpot (`benchmarks/customers_flow.py`)
+    module = "customers_flow" if SECTION == "customers_flow" else SECTION
+    text = f"""## Customers flow JDE -> HubSpot, {CUSTOMERS:,} customers (`benchmarks/{module}.py`)
 
 The real DAG (`{DAG_ID}`) against both sandboxes as subprocesses:
 `mlconn-sandbox jde --customers {CUSTOMERS}` (exactly {CUSTOMERS:,} AT1 `C` customers) and
@@ -705,7 +714,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     columns = [(mode, side.label) for mode in MODES for side in compared]
     text = report_all(loads, columns, memories)
-    write_section("customers_flow", text)
+    write_section(SECTION, text)
     print(text)
 
 
