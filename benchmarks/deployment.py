@@ -51,7 +51,9 @@ class LocalDeployment:
             **env,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Only the DAG under test runs (``wait_for_dag`` unpauses it): the other flows' schedules
+            # (reconcile, A/R status, ...) would compete with it for the same 2 CPUs and sandboxes.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
