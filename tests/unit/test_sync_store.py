@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.unit
 
 EMAIL = "alice.customer@example.com"
 RUN = RunRef("flow", "dag", "run1")
+records_module = importlib.import_module("airflow_provider_mlconn.sync.store.records")
 
 
 def raw_bytes(database: Path) -> bytes:
@@ -352,3 +354,37 @@ def test_bulk_writes_store_times_as_sqlalchemy_does(sqlite_store):
         raw = dict(connection.exec_driver_sql("SELECT run_key, created_at FROM mlconn_runs").all())
         assert raw["bulk"] == raw["core"] == "2026-01-02 03:04:05.000000"
     assert sqlite_store.runs.get("bulk").created_at == on_the_second
+
+
+def test_records_are_read_across_id_pages_in_id_order_with_only_the_matching_ones(sqlite_store, monkeypatch):
+    # Ids come a page at a time from an index, rows by primary key: pages of 7 here, chunks of 3,
+    # another run's rows in between, and statuses set between two chunks of the reading.
+    monkeypatch.setattr(records_module, "ID_PAGE", 7)
+    other = RunRef(RUN.flow, RUN.dag_id, "other-run")
+    ours = sqlite_store.staging_writer(RUN, actor_for(RUN, "extract"), entities=["company"], chunk_size=1)
+    theirs = sqlite_store.staging_writer(
+        other, actor_for(other, "extract"), entities=["company"], chunk_size=1
+    )
+    for number in range(20):
+        ours.stage("company", number, {"n": number})
+        theirs.stage("company", number, {"n": number})
+    ours.flush()
+    theirs.flush()
+    staged = sqlite_store.records.of_run(RUN.run_key)
+    rejected = {r.id for r in staged if int(r.key) % 5 == 0}
+    sqlite_store.records.save_mapping(
+        [MappingResult(record_id, RecordStatus.REJECTED, 0, error="no name") for record_id in rejected],
+        actor_for(RUN, "map"),
+    )
+    seen: list[list[str]] = []
+    reading = sqlite_store.records.iter(run_key=RUN.run_key, statuses=(RecordStatus.STAGED,), chunk_size=3)
+    seen.append([r.key for r in next(reading)])
+    # Rejected meanwhile: a later chunk no longer holds it.
+    sqlite_store.records.save_mapping(
+        [MappingResult(next(r.id for r in staged if r.key == "19"), RecordStatus.REJECTED, 0, error="x")],
+        actor_for(RUN, "map"),
+    )
+    seen.extend([r.key for r in chunk] for chunk in reading)
+    keys = [key for chunk in seen for key in chunk]
+    assert keys == [str(n) for n in range(19) if n % 5 != 0]
+    assert all(len(chunk) <= 3 for chunk in seen)

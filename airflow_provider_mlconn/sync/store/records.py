@@ -42,6 +42,10 @@ _MAPPING_COLUMNS = (
 )
 
 
+#: How many ids of matching records ``RecordTable.iter`` reads at once (memory: ~0.5 MB).
+ID_PAGE = 10_000
+
+
 class RecordTable:
     """``mlconn_records``: one row per record per run."""
 
@@ -61,17 +65,30 @@ class RecordTable:
         chunk_size: int = CHUNK,
     ) -> Iterator[list[StoredRecord]]:
         """Matching records in id order, one decrypted chunk at a time (short read transactions)."""
-        conditions: list[Any] = []
+        # A row's run, flow and entity never change; its status and claim may, meanwhile.
+        fixed: list[Any] = []
         if run_key is not None:
-            conditions.append(records.c.run_key == run_key)
+            fixed.append(records.c.run_key == run_key)
         if flow is not None:
-            conditions.append(records.c.flow == flow)
+            fixed.append(records.c.flow == flow)
         if entity is not None:
-            conditions.append(records.c.entity == entity)
+            fixed.append(records.c.entity == entity)
+        changing: list[Any] = []
         if statuses is not None:
-            conditions.append(records.c.status.in_([s.value for s in statuses]))
+            changing.append(records.c.status.in_([s.value for s in statuses]))
         if claim_token is not None:
-            conditions.append(records.c.claim_token == claim_token)
+            changing.append(records.c.claim_token == claim_token)
+        conditions = [*fixed, *changing]
+        if ids is None and claim_token is None:
+            for id_chunk in self._matching_ids(conditions, chunk_size):
+                # By primary key: the ids matched the fixed conditions already (naming them again
+                # would lead SQLite to the run's index and a sort).
+                query = sa.select(records).where(records.c.id.in_(id_chunk), *changing).order_by(records.c.id)
+                with self._db.read() as connection:
+                    rows = connection.execute(query).mappings().all()
+                if rows:
+                    yield [self.decrypt(row) for row in rows]
+            return
         id_chunks: Iterable[Sequence[int] | None] = chunks(ids, chunk_size) if ids is not None else [None]
         for id_chunk in id_chunks:
             last_id = 0
@@ -92,6 +109,31 @@ class RecordTable:
                 last_id = rows[-1]["id"]
                 if len(rows) < chunk_size:
                     break
+
+    def _matching_ids(self, conditions: Sequence[Any], chunk_size: int) -> Iterator[Sequence[int]]:
+        """The ids of the matching records in id order, ``chunk_size`` at a time, read
+        ``ID_PAGE`` at a time from an index alone.
+
+        Reading whole rows by ``id > last ORDER BY id LIMIT n`` made SQLite walk the run's index
+        entries and sort them again for every chunk (a run of N records cost N * N / n index
+        steps: 6 s of the map step at 20,000 records); ids come from one walk per page instead, and
+        the rows by primary key.
+        """
+        last_id = 0
+        while True:
+            with self._db.read() as connection:
+                page = list(
+                    connection.execute(
+                        sa.select(records.c.id)
+                        .where(records.c.id > last_id, *conditions)
+                        .order_by(records.c.id)
+                        .limit(ID_PAGE)
+                    ).scalars()
+                )
+            yield from chunks(page, chunk_size)
+            if len(page) < ID_PAGE:
+                return
+            last_id = page[-1]
 
     def of_run(self, run_key: str, *, statuses: Sequence[RecordStatus] | None = None) -> list[StoredRecord]:
         return [record for chunk in self.iter(run_key=run_key, statuses=statuses) for record in chunk]
