@@ -127,10 +127,12 @@ class RecordTable:
             changing.append(records.c.claim_token == claim_token)
         conditions = [*fixed, *changing]
         if ids is None and claim_token is None:
-            for id_chunk in self._matching_ids(conditions, chunk_size):
+            for page_chunk in self._matching_ids(conditions, chunk_size):
                 # By primary key: the ids matched the fixed conditions already (naming them again
                 # would lead SQLite to the run's index and a sort).
-                query = sa.select(*_READ).where(records.c.id.in_(id_chunk), *changing).order_by(records.c.id)
+                query = (
+                    sa.select(*_READ).where(records.c.id.in_(page_chunk), *changing).order_by(records.c.id)
+                )
                 with self._db.read() as connection:
                     rows = connection.execute(query).all()
                 if rows:
