@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import os
 import threading
@@ -124,6 +123,12 @@ class PayloadCipher:
         self._fernet = MultiFernet(fernets)
         self._aeads = [AESGCM(_aead_key(part)) for part in parts]
         self._hash_key = hashlib.sha256(b"mlconn payload hash\x00" + parts[0].encode()).digest()
+        # HMAC-SHA256 as RFC 2104 builds it, with the key's inner and outer pads hashed once:
+        # each digest copies the two states (``hmac.new`` set the key up again every time: 8 µs
+        # of a digest's 11 on this machine).
+        padded = self._hash_key.ljust(hashlib.sha256().block_size, b"\x00")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
 
     def encrypt(self, value: Any) -> str:
         """A token of the value's JSON."""
@@ -170,7 +175,12 @@ class PayloadCipher:
         return self.digest_bytes(canonical_bytes(value))
 
     def digest_bytes(self, data: bytes) -> str:
-        return hmac.new(self._hash_key, data, hashlib.sha256).hexdigest()
+        """HMAC-SHA256 (hex) of ``data`` under the payload hash key."""
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 class _NonceSource:

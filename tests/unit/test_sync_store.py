@@ -138,6 +138,8 @@ def test_payload_hashes_are_those_of_earlier_releases_whatever_the_values(fernet
             "at": datetime(2026, 1, 2, tzinfo=timezone.utc),
         },
         {"huge": 2**70, "controls": 'tab\tquote"\u2028\x01'},
+        {},
+        {"long": "x" * 10_000},
     ]
     for payload in payloads:
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -123,6 +123,14 @@ def load_claimed(
 
     consecutive_errors = 0
     wait = WaitPolicy(max_wait=flow.max_wait)
+    # Notes come from sends of create-once entities and lost answers of entities with a lookup;
+    # for others, only a note already there (an earlier release, a changed entity) needs reading.
+    # Keys claimed here get no note from anyone else while the claim is held.
+    journaled = (
+        entity.write is WriteMode.CREATE_ONCE
+        or entity.confirm is not None
+        or store.journal.holds_any(flow.name, entity.name)
+    )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{entity.name}") as prefetcher:
         upcoming = prefetcher.submit(prepare)
         while (prepared := upcoming.result()) is not None:
@@ -138,7 +146,8 @@ def load_claimed(
             manifest.waiting += len(prepared.waiting)
             _tell_waiting(entity, prepared)
             to_send = call.confirm(
-                prepared.ready, store.journal.pending(flow.name, entity.name, prepared.keys)
+                prepared.ready,
+                store.journal.pending(flow.name, entity.name, prepared.keys) if journaled else {},
             )
             if to_send and entity.write is WriteMode.CREATE_ONCE:
                 store.journal.note_sent(flow.name, entity.name, [(r.key, r.id) for r, _ in to_send], actor)

@@ -106,7 +106,14 @@ def append_events(connection: Connection, events: Sequence[dict[str, Any]]) -> N
 
 def actor_text(row: sa.RowMapping) -> str:
     """Who touched a record (or made an event), from its dag/run/task/try columns."""
-    if not row["dag_id"]:
+    return actor_label(row["dag_id"], row["run_id"], row["task_id"], row["try_number"], row["map_index"])
+
+
+def actor_label(
+    dag_id: str | None, run_id: str | None, task_id: str | None, try_number: Any, map_index: Any
+) -> str:
+    """``dag/run/task[map index] try N``, or empty when no task touched it."""
+    if not dag_id:
         return ""
-    index = f"[{row['map_index']}]" if row["map_index"] not in (None, -1) else ""
-    return f"{row['dag_id']}/{row['run_id']}/{row['task_id']}{index} try {row['try_number']}"
+    index = f"[{map_index}]" if map_index not in (None, -1) else ""
+    return f"{dag_id}/{run_id}/{task_id}{index} try {try_number}"

@@ -70,6 +70,18 @@ class WriteJournal:
                     )
         return found
 
+    def holds_any(self, flow: str, entity: str) -> bool:
+        """Whether the journal holds a note for any key of ``entity``."""
+        with self._db.read() as connection:
+            return (
+                connection.execute(
+                    sa.select(write_journal.c.source_key)
+                    .where(write_journal.c.flow == flow, write_journal.c.entity == entity)
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def count(self, flow: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(write_journal)
         if flow is not None:

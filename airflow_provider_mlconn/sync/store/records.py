@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,13 @@ from airflow_provider_mlconn.sync.records import Operation, Prerequisite, Record
 from airflow_provider_mlconn.sync.schema import records
 from airflow_provider_mlconn.sync.store.bulk import update_rows
 from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
-from airflow_provider_mlconn.sync.store.events import EventBatch, actor_text, append_events, event_row
+from airflow_provider_mlconn.sync.store.events import (
+    EventBatch,
+    actor_label,
+    actor_text,
+    append_events,
+    event_row,
+)
 from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, MappingResult, Sealed, StoredRecord
 
 
@@ -40,6 +46,47 @@ _MAPPING_COLUMNS = (
     "updated_at",
     *ACTOR_COLUMNS,
 )
+
+
+_TIMES = ("created_at", "updated_at", "waiting_since")
+#: The columns a StoredRecord is read from, in ``RecordTable._record``'s order; times as the
+#: database hands them over (SQLite: text).
+_READ = tuple(
+    sa.type_coerce(records.c[name], sa.String).label(name) if name in _TIMES else records.c[name]
+    for name in (
+        "id",
+        "run_key",
+        "flow",
+        "entity",
+        "source_key",
+        "payload_hash",
+        "status",
+        "attempts",
+        "remote_id",
+        "change",
+        "prerequisites",
+        "batch",
+        "created_at",
+        "updated_at",
+        "source_payload",
+        "mapped_payload",
+        "error",
+        "operation",
+        "waiting_since",
+        "dag_id",
+        "run_id",
+        "task_id",
+        "try_number",
+        "map_index",
+    )
+)
+
+
+def _utc(value: datetime | str) -> datetime:
+    """An aware UTC datetime of a stored time: SQLite's text (naive UTC) or a driver's datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 #: How many ids of matching records ``RecordTable.iter`` reads at once (memory: ~0.5 MB).
@@ -80,21 +127,23 @@ class RecordTable:
             changing.append(records.c.claim_token == claim_token)
         conditions = [*fixed, *changing]
         if ids is None and claim_token is None:
-            for id_chunk in self._matching_ids(conditions, chunk_size):
+            for page_chunk in self._matching_ids(conditions, chunk_size):
                 # By primary key: the ids matched the fixed conditions already (naming them again
                 # would lead SQLite to the run's index and a sort).
-                query = sa.select(records).where(records.c.id.in_(id_chunk), *changing).order_by(records.c.id)
+                query = (
+                    sa.select(*_READ).where(records.c.id.in_(page_chunk), *changing).order_by(records.c.id)
+                )
                 with self._db.read() as connection:
-                    rows = connection.execute(query).mappings().all()
+                    rows = connection.execute(query).all()
                 if rows:
-                    yield [self.decrypt(row) for row in rows]
+                    yield [self._record(row) for row in rows]
             return
         id_chunks: Iterable[Sequence[int] | None] = chunks(ids, chunk_size) if ids is not None else [None]
         for id_chunk in id_chunks:
             last_id = 0
             while True:
                 query = (
-                    sa.select(records)
+                    sa.select(*_READ)
                     .where(records.c.id > last_id, *conditions)
                     .order_by(records.c.id)
                     .limit(chunk_size)
@@ -102,11 +151,11 @@ class RecordTable:
                 if id_chunk is not None:
                     query = query.where(records.c.id.in_(id_chunk))
                 with self._db.read() as connection:
-                    rows = connection.execute(query).mappings().all()
+                    rows = connection.execute(query).all()
                 if not rows:
                     break
-                yield [self.decrypt(row) for row in rows]
-                last_id = rows[-1]["id"]
+                yield [self._record(row) for row in rows]
+                last_id = rows[-1][0]
                 if len(rows) < chunk_size:
                     break
 
@@ -217,6 +266,58 @@ class RecordTable:
                     )
                 ).scalars()
             )
+
+    def _record(self, row: Sequence[Any]) -> StoredRecord:
+        """The record of a row read with ``_READ`` (by position: a chunk's rows cost no mapping
+        views, and times are parsed here rather than by a type processor per value)."""
+        (
+            record_id,
+            run_key,
+            flow,
+            entity,
+            key,
+            payload_hash,
+            status,
+            attempts,
+            remote_id,
+            change,
+            prerequisites,
+            batch,
+            created_at,
+            updated_at,
+            source_payload,
+            mapped_payload,
+            error,
+            operation,
+            waiting_since,
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+            map_index,
+        ) = row
+        return StoredRecord(
+            id=record_id,
+            run_key=run_key,
+            flow=flow,
+            entity=entity,
+            key=key,
+            payload_hash=payload_hash,
+            status=RecordStatus(status),
+            attempts=attempts,
+            remote_id=remote_id,
+            change=change,
+            prerequisites=tuple(Prerequisite.from_json(p) for p in json.loads(prerequisites))
+            if prerequisites
+            else (),
+            batch=batch,
+            touched_by=actor_label(dag_id, run_id, task_id, try_number, map_index),
+            created_at=_utc(created_at),
+            updated_at=_utc(updated_at),
+            sealed=Sealed(self._cipher, source_payload, mapped_payload, error),
+            operation=Operation(operation or Operation.WRITE.value),
+            waiting_since=None if waiting_since is None else _utc(waiting_since),
+        )
 
     def decrypt(self, row: sa.RowMapping) -> StoredRecord:
         """The record of a row (its texts are decrypted when first read)."""

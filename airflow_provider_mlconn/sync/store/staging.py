@@ -142,6 +142,32 @@ def _ids_of(
     return found
 
 
+def _inserted_ids(
+    connection: Connection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str]] | None:
+    """On SQLite, the ids of rows just inserted for ``pairs`` (in that order) by this transaction,
+    read by primary key range; None elsewhere, or when the range does not hold exactly them.
+
+    SQLite numbers a row one past the table's largest id, and this transaction holds the write
+    lock: one insert of N rows takes the N ids ending at ``last_insert_rowid()``. Reading them by
+    range costs a fraction of looking the keys up again (a fifth of the extract's store time).
+    """
+    if connection.dialect.name != "sqlite" or not pairs:
+        return None
+    last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    first = last - len(pairs) + 1
+    found = {
+        (entity, key): (record_id, source_hash)
+        for record_id, entity, key, source_hash in connection.exec_driver_sql(
+            f"SELECT id, entity, source_key, source_hash FROM {records.name} WHERE id BETWEEN ? AND ?",
+            (first, last),
+        )
+    }
+    if len(found) != len(pairs) or any(pair not in found for pair in pairs):
+        return None
+    return found
+
+
 class Staging:
     """Writes staged rows (and their ``stage`` events) into ``mlconn_records``."""
 
@@ -209,7 +235,9 @@ class Staging:
                 new_by_entity: dict[str, list[str]] = {}
                 for entity, key in new_pairs:
                     new_by_entity.setdefault(entity, []).append(key)
-                inserted = _ids_of(connection, run.run_key, new_by_entity)
+                inserted = _inserted_ids(connection, new_pairs) or _ids_of(
+                    connection, run.run_key, new_by_entity
+                )
                 staged_ids.extend(inserted[pair][0] for pair in new_pairs)
                 counts.new += len(new_pairs)
                 counts.per_entity.update(entity for entity, _ in new_pairs)
