@@ -18,7 +18,6 @@ from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks,
 from airflow_provider_mlconn.sync.store.events import (
     EventBatch,
     actor_label,
-    actor_text,
     append_events,
     event_row,
 )
@@ -319,30 +318,6 @@ class RecordTable:
             waiting_since=None if waiting_since is None else _utc(waiting_since),
         )
 
-    def decrypt(self, row: sa.RowMapping) -> StoredRecord:
-        """The record of a row (its texts are decrypted when first read)."""
-        prerequisites = json.loads(row["prerequisites"]) if row["prerequisites"] else []
-        return StoredRecord(
-            id=row["id"],
-            run_key=row["run_key"],
-            flow=row["flow"],
-            entity=row["entity"],
-            key=row["source_key"],
-            payload_hash=row["payload_hash"],
-            status=RecordStatus(row["status"]),
-            attempts=row["attempts"],
-            remote_id=row["remote_id"],
-            change=row["change"],
-            prerequisites=tuple(Prerequisite.from_json(p) for p in prerequisites),
-            batch=row["batch"],
-            touched_by=actor_text(row),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            sealed=Sealed(self._cipher, row["source_payload"], row["mapped_payload"], row["error"]),
-            operation=Operation(row["operation"] or Operation.WRITE.value),
-            waiting_since=row["waiting_since"],
-        )
-
     def latest(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], tuple[str, str | None]]:
@@ -373,7 +348,7 @@ class RecordTable:
         that ``not_in_run`` does not hold: what a run may take over."""
         newer = records.alias("newer")
         query = (
-            sa.select(records)
+            sa.select(*_READ)
             .where(
                 records.c.flow == flow,
                 records.c.entity == entity,
@@ -389,8 +364,8 @@ class RecordTable:
             .order_by(records.c.id)
         )
         with self._db.read() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [self.decrypt(row) for row in rows]
+            rows = connection.execute(query).all()
+        return [self._record(row) for row in rows]
 
     def save_mapping(self, results: Sequence[MappingResult], actor: Actor, *, action: str = "map") -> None:
         if not results:
