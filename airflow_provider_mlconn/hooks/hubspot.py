@@ -83,6 +83,8 @@ class HubSpotSettings:
     timeout: float
     #: How far behind now a search window must end; None: the hook's own default (60 s).
     search_lag_seconds: float | None = None
+    #: Who shares the rate budget: ``host`` (every process of this machine) or ``process``.
+    rate_budget: str = conn_spec.DEFAULT_RATE_BUDGET
 
     def __repr__(self) -> str:
         return f"HubSpotSettings(base_url={self.base_url!r}, rate_limit_per_10s={self.rate_limit_per_10s})"
@@ -185,6 +187,7 @@ class HubSpotHook(BaseHook):
             search_lag_seconds=None
             if extra.get("search_lag_seconds") in (None, "")
             else float(extra["search_lag_seconds"]),
+            rate_budget=_rate_budget(extra.get("rate_budget"), self.hubspot_conn_id),
         )
 
     @cached_property
@@ -201,12 +204,14 @@ class HubSpotHook(BaseHook):
 
     @cached_property
     def throttles(self) -> PortalThrottles:
-        """This portal's throttles, shared with every other hook of the process on the same host and token."""
+        """This portal's throttles, shared with every other hook on the same portal and token: of this
+        machine (``rate_budget`` ``host``, the default) or of this process (``process``)."""
         return throttles_for(
             self.settings.base_url,
             self.settings.token,
             per_10s=self.settings.rate_limit_per_10s,
             search_per_s=self.search_rate_limit_per_s,
+            budget=self.settings.rate_budget,
         )
 
     def get_conn(self) -> requests.Session:
@@ -871,6 +876,16 @@ def _base_url(host: str | None, port: int | None) -> str:
     if port and url.count(":") == 1:
         url = f"{url}:{port}"
     return url
+
+
+def _rate_budget(value: Any, conn_id: str) -> str:
+    budget = str(value or conn_spec.DEFAULT_RATE_BUDGET).strip().lower()
+    if budget not in conn_spec.RATE_BUDGETS:
+        raise ValueError(
+            f"connection '{connection_name(conn_id)}': extra rate_budget must be one of "
+            f"{', '.join(conn_spec.RATE_BUDGETS)}, got {value!r}"
+        )
+    return budget
 
 
 def _as_bool(value: Any) -> bool:

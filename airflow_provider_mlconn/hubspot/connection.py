@@ -13,6 +13,9 @@ DEFAULT_CONN_ID = "hubspot_default"
 DEFAULT_HOST = "https://api.hubapi.com"
 DEFAULT_RATE_LIMIT_PER_10S = 190
 DEFAULT_TIMEOUT_S = 30.0
+# Who shares one rate budget: every process of the machine, or each process on its own.
+RATE_BUDGETS = ("host", "process")
+DEFAULT_RATE_BUDGET = "host"
 
 # Extra fields (stored in the connection's extra JSON under these names).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -21,6 +24,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["integer", "null"], "default": DEFAULT_RATE_LIMIT_PER_10S, "minimum": 1},
         "description": "The private app's burst limit (100 Free/Starter, 190 Pro/Enterprise, 250 with the "
         "API add-on). The hook keeps under it and under what the X-HubSpot-RateLimit headers report.",
+    },
+    "rate_budget": {
+        "label": "Rate budget shared by",
+        "schema": {"type": ["string", "null"], "default": DEFAULT_RATE_BUDGET},
+        "description": "host: every task process on this machine counts against one budget (a file under "
+        "the temporary directory), so load tasks running side by side stay under the limit together; "
+        "process: each process keeps its own count and learns of the others from HubSpot's headers.",
     },
     "verify_ssl": {
         "label": "Verify SSL",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from airflow_provider_mlconn.hubspot.properties import (
     PropertySpec,
     jde_group,
 )
+from airflow_provider_mlconn.hubspot.throttle import HostWindowThrottle
 from tests.support.hubspot import SandboxControl
 
 pytestmark = pytest.mark.integration
@@ -359,6 +361,45 @@ def test_hooks_of_one_portal_share_one_throttle(hubspot_sandbox: Sandbox, hubspo
     first, second = hubspot_hook(sandbox), hubspot_hook(sandbox)
     assert first.throttles is second.throttles
     assert hubspot_hook(sandbox, token="pat-other").throttles is not first.throttles
+
+
+def test_the_rate_budget_is_the_hosts_unless_the_connection_says_process(
+    hubspot_sandbox: Sandbox, hubspot_hook: Hook
+) -> None:
+    sandbox = hubspot_sandbox()
+    assert isinstance(hubspot_hook(sandbox).throttles.general, HostWindowThrottle)
+    alone = hubspot_hook(sandbox, token="pat-alone", extra={"rate_budget": "process"}).throttles
+    assert not isinstance(alone.general, HostWindowThrottle)
+    with pytest.raises(ValueError, match=r"extra rate_budget must be one of host, process, got 'cluster'"):
+        _ = hubspot_hook(sandbox, extra={"rate_budget": "cluster"}).settings
+
+
+def _load_companies_in_a_process(conn_id: str, start: int, count: int) -> None:
+    hook = HubSpotHook(conn_id, max_workers=4)
+    outcomes = hook.upsert_records("companies", companies(count, start), id_property="jde_address_number")
+    if sum(o.ok for o in outcomes.values()) != count:
+        raise SystemExit(f"{count - sum(o.ok for o in outcomes.values())} companies were not loaded")
+
+
+def test_task_processes_of_one_host_stay_under_the_portal_limit_together(
+    hubspot_sandbox: Sandbox, hubspot_hook: Hook
+) -> None:
+    """Load tasks of a pool run in processes of their own (LocalExecutor, a Celery worker): each is free
+    to send the whole limit at once, so only a budget they share keeps their sum under it."""
+    sandbox = hubspot_sandbox(rate_limit=40)
+    hook = hubspot_hook(sandbox, extra={"rate_limit_per_10s": 40})
+    hook.ensure_properties([COMPANY_ADDRESS_NUMBER])
+    context = multiprocessing.get_context("spawn")  # the environment carries the connection
+    loaders = [
+        context.Process(target=_load_companies_in_a_process, args=(hook.hubspot_conn_id, 100_000 * n, 1_500))
+        for n in (1, 2, 3)
+    ]
+    for loader in loaders:
+        loader.start()
+    for loader in loaders:
+        loader.join(120)
+    assert [loader.exitcode for loader in loaders] == [0, 0, 0]
+    assert sandbox.stats()["rate_limited"] == 0
 
 
 def test_concurrent_hooks_of_one_process_stay_under_the_portal_limit(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from airflow_provider_mlconn.hubspot.throttle import RollingWindowThrottle, throttles_for
+from airflow_provider_mlconn.hubspot.throttle import HostWindowThrottle, RollingWindowThrottle, throttles_for
 
 pytestmark = pytest.mark.unit
 
@@ -139,3 +143,100 @@ def test_the_registry_shares_a_throttle_per_host_and_token_without_keeping_the_t
 def test_a_throttle_needs_a_positive_limit() -> None:
     with pytest.raises(ValueError):
         RollingWindowThrottle(0, 10.0)
+
+
+# ------------------------------------------------------------- one budget for every process of the host
+def _send_through_host_ledger(path: str, limit: int, window_s: float, calls: int, out: str) -> None:
+    throttle = HostWindowThrottle(limit, window_s, path=Path(path))
+    sent = []
+    for _ in range(calls):
+        with throttle.slot():
+            sent.append(time.time())
+            time.sleep(0.005)  # the request's round trip
+    Path(out).write_text(json.dumps(sent))
+
+
+def test_processes_of_one_host_share_one_budget(tmp_path: Path) -> None:
+    ledger, limit, window = tmp_path / "ledger.json", 5, 0.6
+    context = multiprocessing.get_context("spawn")
+    outs = [tmp_path / f"sent-{n}.json" for n in range(3)]
+    workers = [
+        context.Process(target=_send_through_host_ledger, args=(str(ledger), limit, window, 6, str(out)))
+        for out in outs
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    sent = sorted(at for out in outs for at in json.loads(out.read_text()))
+    assert len(sent) == 18
+    # three processes, each free to send 5 at once on its own: together, any 6 sends span a window
+    assert all(sent[i + limit] - sent[i] >= window - 0.01 for i in range(len(sent) - limit))
+
+
+def test_a_forked_child_opens_the_ledger_again(tmp_path: Path) -> None:
+    throttle = HostWindowThrottle(2, 30.0, path=tmp_path / "ledger.json")
+    throttle.acquire()
+    context = multiprocessing.get_context("fork")
+    child = context.Process(
+        target=throttle.acquire
+    )  # the parent holds 1 of 2 slots: the child takes the other
+    child.start()
+    child.join(20)
+    assert child.exitcode == 0
+    # the child is gone with its request in flight: its slot is free again, the parent's is still held
+    assert throttle.snapshot()["in_use"] == 1
+
+
+def test_a_slot_of_a_process_that_died_in_flight_is_freed(tmp_path: Path) -> None:
+    gone = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    gone.start()
+    gone.join(20)
+    path = tmp_path / "ledger.json"
+    throttle = HostWindowThrottle(2, 10.0, path=path)
+    throttle.acquire()
+    data = json.loads(path.read_text())
+    data["in_flight"].append([gone.pid, time.time()])
+    data["in_flight"].append([os.getppid(), time.time() - 10 * 3600])  # alive, but in flight for hours
+    path.write_text(json.dumps(data))
+    assert throttle.snapshot()["in_use"] == 1
+
+
+def test_a_pause_in_one_process_holds_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.json"
+    HostWindowThrottle(100, 10.0, path=path).pause(0.3)
+    other = HostWindowThrottle(100, 10.0, path=path)
+    began = time.monotonic()
+    other.acquire()
+    assert time.monotonic() - began >= 0.25
+
+
+def test_a_ledger_that_cannot_be_read_starts_empty(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ledger.json"
+    path.write_bytes(b'{"window_s": 10.0, "done": [1, 2')  # a machine that crashed mid-write
+    throttle = HostWindowThrottle(3, 10.0, path=path)
+    throttle.acquire()
+    assert throttle.snapshot()["in_use"] == 1
+    assert "unreadable" in caplog.text
+
+
+def test_the_host_registry_keeps_ledgers_apart_by_portal_and_token_and_never_names_the_token(
+    tmp_path: Path,
+) -> None:
+    first = throttles_for(
+        "http://h:2/", "pat-secret-c", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+    )
+    same = throttles_for(
+        "http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+    )
+    other = throttles_for(
+        "http://h:2", "pat-secret-d", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+    )
+    assert same is first and other is not first
+    first.general.acquire()
+    other.search.acquire()
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert len(names) == 2 and not any("secret" in name for name in names)
+    with pytest.raises(ValueError, match="rate_budget must be one of host, process"):
+        throttles_for("http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="cluster")
