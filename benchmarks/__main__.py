@@ -12,6 +12,7 @@ BENCHMARKS: list[str] = [
     "hubspot_upsert",
     "customers_flow",
     "ar_status",
+    "money_flows",
     "customers_100k",
 ]
 
