@@ -22,7 +22,6 @@ from typing import Any
 
 from airflow_provider_mlconn.flows import customers as flow
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
-from airflow_provider_mlconn.hubspot.models import HubSpotRecord
 from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY, CONTACT_TO_COMPANY_PRIMARY, ObjectType
 from airflow_provider_mlconn.mapping.customers import COMPANY_KEY_PROPERTY, CONTACT_KEY_PROPERTY
 from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, normalized
@@ -34,6 +33,16 @@ FLOW = "customers"
 _CASELESS = ("email", "domain")
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What the comparison keeps of one HubSpot record; its properties are compared as it is read
+    and not kept (at 100,000 customers, ~290,000 records)."""
+
+    id: str
+    #: False when HubSpot shows it deleted in JDE (``jde_status = deleted``).
+    live: bool
+
+
 @dataclass
 class _Side:
     """One entity as each side has it."""
@@ -42,8 +51,13 @@ class _Side:
     expected: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
     #: JDE key -> HubSpot records carrying it.
-    held: dict[str, list[HubSpotRecord]] = field(default_factory=lambda: defaultdict(list))
-    by_id: dict[str, HubSpotRecord] = field(default_factory=dict)
+    held: dict[str, list[_Held]] = field(default_factory=lambda: defaultdict(list))
+    #: Every HubSpot record id read, with a JDE key or not.
+    ids: set[str] = field(default_factory=set)
+    #: JDE key -> (property, JDE value, HubSpot value) where its first HubSpot record differs.
+    differences: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    #: E-mail (lower case) -> the HubSpot record that holds it (contacts).
+    emails: dict[str, str] = field(default_factory=dict)
 
 
 class _Collector:
@@ -117,11 +131,33 @@ def _names(side: _Side, key_property: str, specs: Any) -> list[str]:
 
 
 def _hold(side: _Side, records: Any, key_property: str) -> None:
+    """Read HubSpot's records of one entity, comparing each with what JDE would send as it comes."""
     for record in records:
-        side.by_id[record.id] = record
+        side.ids.add(record.id)
+        email = (record.properties.get("email") or "").strip().lower()
+        if email:
+            side.emails[email] = record.id
         key = (record.properties.get(key_property) or "").strip()
-        if key:
-            side.held[key].append(record)
+        if not key:
+            continue
+        held = side.held[key]
+        held.append(_Held(record.id, (record.properties.get("jde_status") or "") != "deleted"))
+        expected = side.expected.get(key)
+        if expected is not None and len(held) == 1:
+            differences = _differences(expected, record.properties)
+            if differences:
+                side.differences[key] = differences
+
+
+def _differences(expected: Mapping[str, Any], properties: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    found = []
+    for name, value in sorted(expected.items()):
+        want, have = normalized(value), normalized(properties.get(name))
+        if name in _CASELESS:
+            want, have = want.lower(), have.lower()
+        if want != have:
+            found.append((name, want, have))
+    return found
 
 
 def _linked_contacts(store: Store, contacts: _Side) -> dict[str, str]:
@@ -132,16 +168,7 @@ def _linked_contacts(store: Store, contacts: _Side) -> dict[str, str]:
     return {
         key: entry.remote_id
         for key, entry in entries.items()
-        if entry.deleted_at is None and entry.remote_id in contacts.by_id
-    }
-
-
-def _emails_held(contacts: _Side) -> dict[str, str]:
-    """E-mail (lower case) -> the HubSpot contact that holds it."""
-    return {
-        (r.properties.get("email") or "").strip().lower(): r.id
-        for r in contacts.by_id.values()
-        if r.properties.get("email")
+        if entry.deleted_at is None and entry.remote_id in contacts.ids
     }
 
 
@@ -156,7 +183,7 @@ def _compare_records(
         hubspot=sum(len(records) for records in side.held.values()),
         not_sent=len(side.refused),
     )
-    emails = _emails_held(side) if entity == "contact" else {}
+    emails = side.emails if entity == "contact" else {}
 
     def found(kind: Kind, key: str, **details: Any) -> None:
         tally.add(kind)
@@ -175,12 +202,7 @@ def _compare_records(
             continue
         [record] = records
         drifted = False
-        for name, value in sorted(side.expected[key].items()):
-            want, have = normalized(value), normalized(record.properties.get(name))
-            if name in _CASELESS:
-                want, have = want.lower(), have.lower()
-            if want == have:
-                continue
+        for name, want, have in side.differences.get(key, ()):
             if name == "email" and emails.get(want, record.id) != record.id:
                 continue  # another contact holds the address: HubSpot keeps it once (F4), not written
             drifted = True
@@ -190,7 +212,7 @@ def _compare_records(
     for key, records in sorted(side.held.items(), key=lambda item: _key_order(item[0])):
         if key in side.expected or key in side.refused:
             continue
-        live = [r for r in records if (r.properties.get("jde_status") or "") != "deleted"]
+        live = [r for r in records if r.live]
         if live:
             found(
                 Kind.MISSING_IN_JDE,
