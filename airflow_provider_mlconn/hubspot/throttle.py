@@ -41,8 +41,8 @@ BUDGET_HOST, BUDGET_PROCESS = RATE_BUDGETS
 # (killed between sending and recording the answer); it frees its slot then, or at once when that
 # process is seen to be gone.
 STALE_IN_FLIGHT_S = 300.0
-# How often a waiting thread looks at the shared ledger again when only other processes can free a slot.
-HOST_POLL_S = 0.02
+# How often the waiting thread looks at the shared ledger again while every slot is in flight.
+HOST_POLL_S = 0.05
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -196,6 +196,7 @@ class RollingWindowThrottle:
         self._clock = clock
         self._ledger = _Ledger(window_s)
         self._cond = threading.Condition()
+        self._first_in_line = False  # a thread of this process is waiting for the next slot
         self._seen_limit = limit
         self._seen_window_s = window_s
         self.waited_s = 0.0
@@ -227,18 +228,30 @@ class RollingWindowThrottle:
         return self._seen_window_s
 
     def acquire(self) -> float:
-        """Wait for a slot and take it; returns the send time to pass to ``observe``."""
+        """Wait for a slot and take it; returns the send time to pass to ``observe``.
+
+        One thread of the process at a time looks at the ledger (the first in line); the others wait
+        for it to get its slot. With the host's ledger, a full pool of threads in every load process
+        would otherwise each read the file whenever a slot frees up.
+        """
         started = self._clock()
         pid = os.getpid()
         with self._cond:
-            while True:
-                with self._ledger_held() as ledger:
-                    now = self._clock()
-                    wait = ledger.take(now, ledger.limit(self.configured_limit), pid)
-                if wait is None:
-                    self.waited_s += now - started
-                    return now
-                self._cond.wait(timeout=self._longest_wait(wait))
+            while self._first_in_line:
+                self._cond.wait()
+            self._first_in_line = True
+            try:
+                while True:
+                    with self._ledger_held() as ledger:
+                        now = self._clock()
+                        wait = ledger.take(now, ledger.limit(self.configured_limit), pid)
+                    if wait is None:
+                        self.waited_s += now - started
+                        return now
+                    self._cond.wait(timeout=self._longest_wait(wait))
+            finally:
+                self._first_in_line = False
+                self._cond.notify_all()
 
     def release(self) -> None:
         """The response came back (or the request failed): the slot now ages out one window from now."""
@@ -353,8 +366,9 @@ class HostWindowThrottle(RollingWindowThrottle):
             ledger.done = [at for at in ledger.done if at <= now]
 
     def _longest_wait(self, wait: float) -> float | None:
-        # another process's release cannot notify this one: look again soon
-        return min(wait, HOST_POLL_S)
+        # Slots free up by time (an answer holds its slot a window long), so a known wait is exact;
+        # when every slot is in flight, only an answer (maybe another process's) starts that clock.
+        return HOST_POLL_S if wait == float("inf") else wait
 
     def close(self) -> None:
         if self._fd is not None and self._fd_pid == os.getpid():
