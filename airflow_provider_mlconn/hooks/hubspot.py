@@ -83,7 +83,7 @@ class HubSpotSettings:
     timeout: float
     #: How far behind now a search window must end; None: the hook's own default (60 s).
     search_lag_seconds: float | None = None
-    #: Who shares the rate budget: ``host`` (every process of this machine) or ``process``.
+    #: Who shares the rate budget: ``machine`` (every process of this machine) or ``process``.
     rate_budget: str = conn_spec.DEFAULT_RATE_BUDGET
 
     def __repr__(self) -> str:
@@ -205,7 +205,7 @@ class HubSpotHook(BaseHook):
     @cached_property
     def throttles(self) -> PortalThrottles:
         """This portal's throttles, shared with every other hook on the same portal and token: of this
-        machine (``rate_budget`` ``host``, the default) or of this process (``process``)."""
+        machine (``rate_budget`` ``machine``, the default) or of this process (``process``)."""
         return throttles_for(
             self.settings.base_url,
             self.settings.token,

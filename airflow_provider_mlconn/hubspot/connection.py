@@ -14,8 +14,8 @@ DEFAULT_HOST = "https://api.hubapi.com"
 DEFAULT_RATE_LIMIT_PER_10S = 190
 DEFAULT_TIMEOUT_S = 30.0
 # Who shares one rate budget: every process of the machine, or each process on its own.
-RATE_BUDGETS = ("host", "process")
-DEFAULT_RATE_BUDGET = "host"
+RATE_BUDGETS = ("machine", "process")
+DEFAULT_RATE_BUDGET = "machine"
 
 # Extra fields (stored in the connection's extra JSON under these names).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -28,7 +28,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "rate_budget": {
         "label": "Rate budget shared by",
         "schema": {"type": ["string", "null"], "default": DEFAULT_RATE_BUDGET},
-        "description": "host: every task process on this machine counts against one budget (a file under "
+        "description": "machine: every task process on this machine counts against one budget (a file under "
         "the temporary directory), so load tasks running side by side stay under the limit together; "
         "process: each process keeps its own count and learns of the others from HubSpot's headers.",
     },

@@ -35,7 +35,7 @@ from airflow_provider_mlconn.hubspot.connection import RATE_BUDGETS
 log = logging.getLogger(__name__)
 
 # How a connection shares its budget (connection extra ``rate_budget``, hubspot/connection.py).
-BUDGET_HOST, BUDGET_PROCESS = RATE_BUDGETS
+BUDGET_MACHINE, BUDGET_PROCESS = RATE_BUDGETS
 
 # A request of another process still "in flight" after this long is taken for lost with its process
 # (killed between sending and recording the answer); it frees its slot then, or at once when that
@@ -231,7 +231,7 @@ class RollingWindowThrottle:
         """Wait for a slot and take it; returns the send time to pass to ``observe``.
 
         One thread of the process at a time looks at the ledger (the first in line); the others wait
-        for it to get its slot. With the host's ledger, a full pool of threads in every load process
+        for it to get its slot. With the machine's ledger, a full pool of threads in every load process
         would otherwise each read the file whenever a slot frees up.
         """
         started = self._clock()
@@ -431,7 +431,7 @@ class PortalThrottles:
 
 
 def default_budget_dir() -> Path:
-    """Where host-wide ledgers live: one directory per user in the machine's temporary directory."""
+    """Where machine-wide ledgers live: one directory per user in the machine's temporary directory."""
     return Path(tempfile.gettempdir()) / f"airflow-provider-mlconn-{os.getuid()}" / "rate-budget"
 
 
@@ -450,7 +450,7 @@ def throttles_for(
 ) -> PortalThrottles:
     """The throttles of one portal (keyed by host and a hash of the token, never the token).
 
-    ``budget`` ``process`` shares them between the threads and hooks of this process; ``host`` between
+    ``budget`` ``process`` shares them between the threads and hooks of this process; ``machine`` between
     every process of the machine, through ledger files in ``budget_dir`` (default
     ``default_budget_dir()``). The first caller's limits win; later callers with other limits share the
     same budget.
@@ -458,7 +458,7 @@ def throttles_for(
     if budget not in RATE_BUDGETS:
         raise ValueError(f"rate_budget must be one of {', '.join(RATE_BUDGETS)}, got {budget!r}")
     key = hashlib.sha256(f"{base_url.rstrip('/')}\0{token}".encode()).hexdigest()
-    directory = (budget_dir or default_budget_dir()) if budget == BUDGET_HOST else None
+    directory = (budget_dir or default_budget_dir()) if budget == BUDGET_MACHINE else None
     registry_key = (key, budget, str(directory or ""))
     with _registry_lock:
         found = _registry.get(registry_key)

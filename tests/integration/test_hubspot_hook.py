@@ -363,14 +363,14 @@ def test_hooks_of_one_portal_share_one_throttle(hubspot_sandbox: Sandbox, hubspo
     assert hubspot_hook(sandbox, token="pat-other").throttles is not first.throttles
 
 
-def test_the_rate_budget_is_the_hosts_unless_the_connection_says_process(
+def test_the_rate_budget_is_the_machines_unless_the_connection_says_process(
     hubspot_sandbox: Sandbox, hubspot_hook: Hook
 ) -> None:
     sandbox = hubspot_sandbox()
     assert isinstance(hubspot_hook(sandbox).throttles.general, HostWindowThrottle)
     alone = hubspot_hook(sandbox, token="pat-alone", extra={"rate_budget": "process"}).throttles
     assert not isinstance(alone.general, HostWindowThrottle)
-    with pytest.raises(ValueError, match=r"extra rate_budget must be one of host, process, got 'cluster'"):
+    with pytest.raises(ValueError, match=r"extra rate_budget must be one of machine, process, got 'cluster'"):
         _ = hubspot_hook(sandbox, extra={"rate_budget": "cluster"}).settings
 
 

@@ -225,18 +225,18 @@ def test_the_host_registry_keeps_ledgers_apart_by_portal_and_token_and_never_nam
     tmp_path: Path,
 ) -> None:
     first = throttles_for(
-        "http://h:2/", "pat-secret-c", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+        "http://h:2/", "pat-secret-c", per_10s=10, search_per_s=2, budget="machine", budget_dir=tmp_path
     )
     same = throttles_for(
-        "http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+        "http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="machine", budget_dir=tmp_path
     )
     other = throttles_for(
-        "http://h:2", "pat-secret-d", per_10s=10, search_per_s=2, budget="host", budget_dir=tmp_path
+        "http://h:2", "pat-secret-d", per_10s=10, search_per_s=2, budget="machine", budget_dir=tmp_path
     )
     assert same is first and other is not first
     first.general.acquire()
     other.search.acquire()
     names = sorted(path.name for path in tmp_path.iterdir())
     assert len(names) == 2 and not any("secret" in name for name in names)
-    with pytest.raises(ValueError, match="rate_budget must be one of host, process"):
+    with pytest.raises(ValueError, match="rate_budget must be one of machine, process"):
         throttles_for("http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="cluster")
