@@ -45,10 +45,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
 	@/usr/bin/chromium --version 2>/dev/null
 
-# The fault and kill tests at full size (500 invoices, 500 payments; make test runs them with 80). ~12 min.
+# The fault and kill tests at full size (500 invoices, 500 payments; make test runs them with 80),
+# their figures (records, lost, duplicated per case) written to RELIABILITY.md. ~15 min.
+RELIABILITY_FIGURES := .reliability-figures.jsonl
 reliability: install
-	MLCONN_FAULT_INVOICES=500 $(BIN)/pytest -q tests/reliability tests/integration/test_invoices_faults.py \
+	rm -f $(RELIABILITY_FIGURES)
+	MLCONN_FAULT_INVOICES=500 MLCONN_RELIABILITY_FIGURES=$(CURDIR)/$(RELIABILITY_FIGURES) \
+		$(BIN)/pytest -q tests/reliability tests/integration/test_invoices_faults.py \
 		tests/integration/test_payments_faults.py tests/unit/test_sync_uncertain.py
+	$(BIN)/python -m tests.support.reliability $(RELIABILITY_FIGURES) RELIABILITY.md
 
 # docker-compose.airflow.yml run as processes (CeleryExecutor, two workers, PostgreSQL and Redis on
 # 127.0.0.1): 5,000 customers, one worker against two, a worker killed mid-load. ~6 min; not in make test.

@@ -23,6 +23,7 @@ from tests.support.faults import (
     run_until_success,
 )
 from tests.support.invoices import INVOICES_DAG, customers_in_hubspot, forget_flow_variables, jde_posts
+from tests.support.reliability import lost_and_duplicated, record
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +98,18 @@ def test_lost_answers_and_faults_post_each_invoice_once_with_jde_duplicate_check
     assert stats["tokens_issued"] > 1
     faults_off(sandboxes)
     documents = documents_by_reference()
+    lost, duplicated = lost_and_duplicated(list(numbers.values()), documents)
+    record(
+        "answers lost after commit, faults, expiring tokens",
+        flows="invoices",
+        injected=f"JDE: {faults['after_commit_dropped'] + faults['after_commit_gateway_timeouts']} answers "
+        f"lost after commit, {faults['errors'] + faults['dropped_connections']} calls failed, "
+        f"{stats['tokens_issued']} tokens (3 s); HubSpot 5 % failed",
+        records=len(numbers),
+        lost=lost,
+        duplicated=duplicated,
+        runs=str(runs),
+    )
     assert {number: documents[number] for number in numbers.values()} == dict.fromkeys(numbers.values(), 1)
     # Each committed call made one document: the lost answers were settled by a lookup, not a resend.
     outcomes = sandboxes.jde_control("GET", "stats")["orchestrations"]
@@ -120,6 +133,16 @@ def test_a_worker_killed_while_posting_then_cleared_posts_the_rest_once(money_fl
     assert str(finished.state) == "success"
 
     documents = documents_by_reference()
+    lost, duplicated = lost_and_duplicated(list(numbers.values()), documents)
+    record(
+        "worker killed mid-load, task cleared",
+        flows="invoices",
+        injected=f"SIGKILL after {DOCUMENTS // 4} posts (150 ms each)",
+        records=len(numbers),
+        lost=lost,
+        duplicated=duplicated,
+        runs="1 + clear",
+    )
     assert {number: documents[number] for number in numbers.values()} == dict.fromkeys(numbers.values(), 1)
     assert jde_posts(sandboxes) == len(numbers), "nothing sent twice: the one in flight was looked up"
     assert writeback_statuses(sandboxes) == Counter({"posted": len(numbers)})

@@ -30,6 +30,7 @@ from tests.support.invoices import (
     receipts,
     record_payment,
 )
+from tests.support.reliability import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -122,6 +123,17 @@ def test_every_flow_under_faults_storms_and_expiring_tokens_loses_and_duplicates
     stats = sandboxes.jde_control("GET", "stats")
     assert stats["tokens_issued"] >= 2, "tokens expired and were renewed"
     summary = _reconcile()
+    kinds = summary["by_kind"]
+    record(
+        "every flow under faults, then reconciled",
+        flows="customers, GL accounts, items, invoices, payments, A/R status",
+        injected=f"10 % failed calls on both sides, 10 % of JDE answers lost after commit, "
+        f"{stats['tokens_issued']} tokens (3 s), a 3 s HubSpot 429 storm",
+        records=sum(int(counts["jde"]) for counts in summary["checked"].values()),
+        lost=int(kinds.get("missing_in_hubspot", 0)) + int(kinds.get("missing_in_jde", 0)),
+        duplicated=int(kinds.get("duplicate", 0)),
+        runs=", ".join(f"{dag_id.removeprefix('mlconn_')} {count}" for dag_id, count in runs.items()),
+    )
     assert summary["differences"] == 0, (summary, runs)
     checked = summary["checked"]
     assert checked["customers.company"]["jde"] == checked["customers.company"]["hubspot"] >= 15, checked
