@@ -66,7 +66,9 @@ def _stats(url: str) -> dict[str, Any]:
     return result
 
 
-def _run(dag: Any, jde_url: str, hubspot_url: str) -> dict[str, Any]:
+def _run(dag: Any, jde_url: str, hubspot_url: str, entities: tuple[str, ...] = ENTITIES) -> dict[str, Any]:
+    """One ``dag.test()`` run: its wall time, tasks, the store's counts of ``entities`` and both
+    sandboxes' counters before and after (``benchmarks/money_flows.py`` runs its DAGs this way too)."""
     from airflow_provider_mlconn.sync.crypto import PayloadCipher
     from airflow_provider_mlconn.sync.store import Store, run_key_for
 
@@ -78,7 +80,7 @@ def _run(dag: Any, jde_url: str, hubspot_url: str) -> dict[str, Any]:
     store = Store(extra["sqlalchemy_url"], PayloadCipher(extra["fernet_key"]))
     try:
         run_key = run_key_for(dag_run.dag_id, dag_run.run_id)
-        records = {entity: store.runs.status_counts(run_key, entity=entity) for entity in ENTITIES}
+        records = {entity: store.runs.status_counts(run_key, entity=entity) for entity in entities}
     finally:
         store.dispose()
     tasks = [

@@ -41,6 +41,7 @@ from typing import Any
 
 import requests
 
+from benchmarks.ar_status import _run
 from benchmarks.customers_flow import (
     HUBSPOT_TOKEN,
     RATE_LIMIT,
@@ -49,7 +50,6 @@ from benchmarks.customers_flow import (
     _connections,
     _migrated_home,
     _sandboxes,
-    _stats,
     _total,
 )
 from benchmarks.report import write_section
@@ -164,36 +164,6 @@ def _pay(hubspot_url: str, invoices: list[dict[str, Any]]) -> list[str]:
     return [str(payment["id"]) for payment in _in_parallel(f"{hubspot_url}/_sandbox/payments", bodies)]
 
 
-def _run(dag: Any, jde_url: str, hubspot_url: str, entities: tuple[str, ...]) -> dict[str, Any]:
-    from airflow_provider_mlconn.sync.crypto import PayloadCipher
-    from airflow_provider_mlconn.sync.store import Store, run_key_for
-
-    before = {"hubspot": _stats(hubspot_url), "jde": _stats(jde_url)}
-    started = time.time()
-    dag_run = dag.test(run_conf={"safety_lag_minutes": 0})
-    ended = time.time()
-    extra = json.loads(os.environ["AIRFLOW_CONN_MLCONN_STORE"])["extra"]
-    store = Store(extra["sqlalchemy_url"], PayloadCipher(extra["fernet_key"]))
-    try:
-        run_key = run_key_for(dag_run.dag_id, dag_run.run_id)
-        records = {entity: store.runs.status_counts(run_key, entity=entity) for entity in entities}
-    finally:
-        store.dispose()
-    tasks = [
-        {"task_id": ti.task_id, "seconds": (ti.end_date - ti.start_date).total_seconds()}
-        for ti in dag_run.get_task_instances()
-        if ti.start_date is not None and ti.end_date is not None
-    ]
-    return {
-        "state": str(dag_run.state),
-        "wall_s": ended - started,
-        "tasks": tasks,
-        "records": records,
-        "before": before,
-        "after": {"hubspot": _stats(hubspot_url), "jde": _stats(jde_url)},
-    }
-
-
 def _documents_per_reference(table: str, reference: str, document_type: str | None) -> dict[str, int]:
     """How many documents JDE holds per reference (RI by VR01, receipts by CKNU), through AIS."""
     from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
@@ -303,7 +273,7 @@ class Run:
     def of(cls, name: str, raw: Mapping[str, Any]) -> Run:
         if raw["state"] != "success":
             raise RuntimeError(f"the {name} run did not succeed: {raw['state']}")
-        before, after = raw["before"], raw["after"]
+        before, after = raw["before"], {"hubspot": raw["hubspot"], "jde": raw["jde"]}
         jde = {
             route: int(count) - int(before["jde"]["requests"].get(route, 0))
             for route, count in after["jde"]["requests"].items()
