@@ -8,6 +8,7 @@ through their APIs."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -180,16 +181,49 @@ def test_items_killed_while_creating_jde_items_then_cleared_creates_each_once(ki
     assert orchestration_calls(sandboxes, "ORCH_55_UpsertItem") < 2 * len(made_in_hubspot)
 
 
+def running_for(dag_id: str, task_id: str) -> float:
+    """Seconds the task has been running (0 while it is not), as the metadata database says."""
+    from datetime import datetime, timezone
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        started = session.scalar(
+            select(TaskInstance.start_date).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.state == TaskInstanceState.RUNNING,
+            )
+        )
+    return 0.0 if started is None else (datetime.now(timezone.utc) - started).total_seconds()
+
+
+def once(condition: Callable[[], bool]) -> Callable[[], int]:
+    """1 from the first time ``condition`` holds on (the kill helper counts up, never down)."""
+    seen = False
+
+    def count() -> int:
+        nonlocal seen
+        seen = seen or condition()
+        return int(seen)
+
+    return count
+
+
 def test_gl_accounts_killed_while_writing_the_options_then_cleared_leaves_each_option_once(kill_world):
     sandboxes: Sandboxes = kill_world(jde={"customers": 5})
-    # One write per property; the kill lands while the first one is in flight or just answered.
+    # The options of an account property are one record and one write: each HubSpot call takes a
+    # second, and the task is killed 1.5 s into its run, while its calls are on their way (the
+    # counters only count answered calls, too late for a task this short).
     hubspot_latency(sandboxes, 1000)
-    writes_before = sandboxes.hubspot_write_calls()
     finished = kill_mid_load_then_clear(
         GL_DAG,
         "gl_account_options.load",
-        calls=sandboxes.hubspot_write_calls,
-        kill_after=writes_before + 1,
+        calls=once(lambda: running_for(GL_DAG, "gl_account_options.load") >= 1.5),
+        kill_after=1,
         then=lambda: hubspot_latency(sandboxes, 0),
     )
     assert_resumed(finished, "gl_account_options.load")
@@ -205,7 +239,7 @@ def test_gl_accounts_killed_while_writing_the_options_then_cleared_leaves_each_o
     record(
         "worker killed mid-load, task cleared",
         flows="GL accounts (line-item options)",
-        injected="SIGKILL while the first options write is in flight (1 s)",
+        injected="SIGKILL 1.5 s into the options load (HubSpot calls of 1 s)",
         records=len(options),
         lost=0,  # the next run wrote nothing: nothing was left to write
         duplicated=sum(count - 1 for count in options.values()),
