@@ -7,7 +7,7 @@ response time plus one window: never fewer than the server counts.
 
 The limit belongs to the app, not to a process: every task of a deployment that uses one token draws
 on the same budget. ``RollingWindowThrottle`` shares it between the threads of one process;
-``HostWindowThrottle`` keeps the same ledger in a small locked file, so every process on the machine
+``MachineWindowThrottle`` keeps the same ledger in a small locked file, so every process on the machine
 (a LocalExecutor's task processes, a Celery worker's) draws on one count. The
 ``X-HubSpot-RateLimit-*`` headers correct either when the portal's limit differs or clients elsewhere
 (other machines, other apps) use the same budget.
@@ -295,7 +295,7 @@ class RollingWindowThrottle:
             }
 
 
-class HostWindowThrottle(RollingWindowThrottle):
+class MachineWindowThrottle(RollingWindowThrottle):
     """The same budget shared by every process of this machine: the ledger lives in ``path``, read and
     written under an exclusive ``flock``.
 
@@ -419,12 +419,12 @@ class PortalThrottles:
         )
 
     @classmethod
-    def on_host(cls, directory: Path, key: str, *, per_10s: int, search_per_s: int) -> PortalThrottles:
+    def on_machine(cls, directory: Path, key: str, *, per_10s: int, search_per_s: int) -> PortalThrottles:
         return cls(
-            HostWindowThrottle(
+            MachineWindowThrottle(
                 per_10s, 10.0, path=directory / f"hubspot-{key[:32]}-general.json", name="general"
             ),
-            HostWindowThrottle(
+            MachineWindowThrottle(
                 search_per_s, 1.0, path=directory / f"hubspot-{key[:32]}-search.json", name="search"
             ),
         )
@@ -466,6 +466,6 @@ def throttles_for(
             if directory is None:
                 found = PortalThrottles.in_process(per_10s=per_10s, search_per_s=search_per_s)
             else:
-                found = PortalThrottles.on_host(directory, key, per_10s=per_10s, search_per_s=search_per_s)
+                found = PortalThrottles.on_machine(directory, key, per_10s=per_10s, search_per_s=search_per_s)
             _registry[registry_key] = found
         return found

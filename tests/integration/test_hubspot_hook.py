@@ -26,7 +26,7 @@ from airflow_provider_mlconn.hubspot.properties import (
     PropertySpec,
     jde_group,
 )
-from airflow_provider_mlconn.hubspot.throttle import HostWindowThrottle
+from airflow_provider_mlconn.hubspot.throttle import MachineWindowThrottle
 from tests.support.hubspot import SandboxControl
 
 pytestmark = pytest.mark.integration
@@ -367,9 +367,9 @@ def test_the_rate_budget_is_the_machines_unless_the_connection_says_process(
     hubspot_sandbox: Sandbox, hubspot_hook: Hook
 ) -> None:
     sandbox = hubspot_sandbox()
-    assert isinstance(hubspot_hook(sandbox).throttles.general, HostWindowThrottle)
+    assert isinstance(hubspot_hook(sandbox).throttles.general, MachineWindowThrottle)
     alone = hubspot_hook(sandbox, token="pat-alone", extra={"rate_budget": "process"}).throttles
-    assert not isinstance(alone.general, HostWindowThrottle)
+    assert not isinstance(alone.general, MachineWindowThrottle)
     with pytest.raises(ValueError, match=r"extra rate_budget must be one of machine, process, got 'cluster'"):
         _ = hubspot_hook(sandbox, extra={"rate_budget": "cluster"}).settings
 

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mlconn.hubspot.throttle import HostWindowThrottle, RollingWindowThrottle, throttles_for
+from airflow_provider_mlconn.hubspot.throttle import (
+    MachineWindowThrottle,
+    RollingWindowThrottle,
+    throttles_for,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -147,7 +151,7 @@ def test_a_throttle_needs_a_positive_limit() -> None:
 
 # ------------------------------------------------------------- one budget for every process of the host
 def _send_through_host_ledger(path: str, limit: int, window_s: float, calls: int, out: str) -> None:
-    throttle = HostWindowThrottle(limit, window_s, path=Path(path))
+    throttle = MachineWindowThrottle(limit, window_s, path=Path(path))
     sent = []
     for _ in range(calls):
         with throttle.slot():
@@ -176,7 +180,7 @@ def test_processes_of_one_host_share_one_budget(tmp_path: Path) -> None:
 
 
 def test_a_forked_child_opens_the_ledger_again(tmp_path: Path) -> None:
-    throttle = HostWindowThrottle(2, 30.0, path=tmp_path / "ledger.json")
+    throttle = MachineWindowThrottle(2, 30.0, path=tmp_path / "ledger.json")
     throttle.acquire()
     context = multiprocessing.get_context("fork")
     child = context.Process(
@@ -194,7 +198,7 @@ def test_a_slot_of_a_process_that_died_in_flight_is_freed(tmp_path: Path) -> Non
     gone.start()
     gone.join(20)
     path = tmp_path / "ledger.json"
-    throttle = HostWindowThrottle(2, 10.0, path=path)
+    throttle = MachineWindowThrottle(2, 10.0, path=path)
     throttle.acquire()
     data = json.loads(path.read_text())
     data["in_flight"].append([gone.pid, time.time()])
@@ -205,8 +209,8 @@ def test_a_slot_of_a_process_that_died_in_flight_is_freed(tmp_path: Path) -> Non
 
 def test_a_pause_in_one_process_holds_the_others(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    HostWindowThrottle(100, 10.0, path=path).pause(0.3)
-    other = HostWindowThrottle(100, 10.0, path=path)
+    MachineWindowThrottle(100, 10.0, path=path).pause(0.3)
+    other = MachineWindowThrottle(100, 10.0, path=path)
     began = time.monotonic()
     other.acquire()
     assert time.monotonic() - began >= 0.25
@@ -215,7 +219,7 @@ def test_a_pause_in_one_process_holds_the_others(tmp_path: Path) -> None:
 def test_a_ledger_that_cannot_be_read_starts_empty(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "ledger.json"
     path.write_bytes(b'{"window_s": 10.0, "done": [1, 2')  # a machine that crashed mid-write
-    throttle = HostWindowThrottle(3, 10.0, path=path)
+    throttle = MachineWindowThrottle(3, 10.0, path=path)
     throttle.acquire()
     assert throttle.snapshot()["in_use"] == 1
     assert "unreadable" in caplog.text
