@@ -23,7 +23,7 @@ from tests.support.faults import (
     run_until_success,
 )
 from tests.support.invoices import INVOICES_DAG, customers_in_hubspot, forget_flow_variables, jde_posts
-from tests.support.reliability import lost_and_duplicated, record
+from tests.support.reliability import KILLED_MID_LOAD, record_held
 
 pytestmark = pytest.mark.integration
 
@@ -98,17 +98,15 @@ def test_lost_answers_and_faults_post_each_invoice_once_with_jde_duplicate_check
     assert stats["tokens_issued"] > 1
     faults_off(sandboxes)
     documents = documents_by_reference()
-    lost, duplicated = lost_and_duplicated(list(numbers.values()), documents)
-    record(
+    record_held(
         "answers lost after commit, faults, expiring tokens",
         flows="invoices",
         injected=f"JDE: {faults['after_commit_dropped'] + faults['after_commit_gateway_timeouts']} answers "
         f"lost after commit, {faults['errors'] + faults['dropped_connections']} calls failed, "
         f"{stats['tokens_issued']} tokens (3 s); HubSpot 5 % failed",
-        records=len(numbers),
-        lost=lost,
-        duplicated=duplicated,
         runs=str(runs),
+        expected=list(numbers.values()),
+        held=documents,
     )
     assert {number: documents[number] for number in numbers.values()} == dict.fromkeys(numbers.values(), 1)
     # Each committed call made one document: the lost answers were settled by a lookup, not a resend.
@@ -133,15 +131,13 @@ def test_a_worker_killed_while_posting_then_cleared_posts_the_rest_once(money_fl
     assert str(finished.state) == "success"
 
     documents = documents_by_reference()
-    lost, duplicated = lost_and_duplicated(list(numbers.values()), documents)
-    record(
-        "worker killed mid-load, task cleared",
+    record_held(
+        KILLED_MID_LOAD,
         flows="invoices",
         injected=f"SIGKILL after {DOCUMENTS // 4} posts (150 ms each)",
-        records=len(numbers),
-        lost=lost,
-        duplicated=duplicated,
         runs="1 + clear",
+        expected=list(numbers.values()),
+        held=documents,
     )
     assert {number: documents[number] for number in numbers.values()} == dict.fromkeys(numbers.values(), 1)
     assert jde_posts(sandboxes) == len(numbers), "nothing sent twice: the one in flight was looked up"

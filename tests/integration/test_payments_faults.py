@@ -31,7 +31,7 @@ from tests.support.invoices import (
     record_payment,
     run,
 )
-from tests.support.reliability import lost_and_duplicated, record
+from tests.support.reliability import KILLED_MID_LOAD, record_held
 
 pytestmark = pytest.mark.integration
 RECEIPT = "ORCH_55_CreateReceipt"
@@ -110,18 +110,16 @@ def test_lost_answers_and_faults_post_each_payment_once_with_jde_duplicate_check
     assert stats["tokens_issued"] > 1
     faults_off(sandboxes)
     found = receipts_by_number()
-    lost, duplicated = lost_and_duplicated(list(payments), found)
     faults = stats["faults"]
-    record(
+    record_held(
         "answers lost after commit, faults, expiring tokens",
         flows="payments",
         injected=f"JDE: {stats['orchestrations'][f'{RECEIPT} committed_response_lost']} answers lost after "
         f"commit, {faults['errors'] + faults['dropped_connections']} calls failed, "
         f"{stats['tokens_issued']} tokens (3 s); HubSpot 5 % failed",
-        records=len(payments),
-        lost=lost,
-        duplicated=duplicated,
         runs=str(runs),
+        expected=list(payments),
+        held=found,
     )
     assert {payment: found[payment] for payment in payments} == dict.fromkeys(payments, 1), "0 lost, 0 twice"
     assert jde_posts(sandboxes, RECEIPT) == len(payments), "each committed once: lost answers were looked up"
@@ -146,15 +144,13 @@ def test_a_worker_killed_while_posting_receipts_then_cleared_posts_the_rest_once
     )
     assert str(finished.state) == "success"
     found = receipts_by_number()
-    lost, duplicated = lost_and_duplicated(list(payments), found)
-    record(
-        "worker killed mid-load, task cleared",
+    record_held(
+        KILLED_MID_LOAD,
         flows="payments",
         injected=f"SIGKILL after {DOCUMENTS // 4} receipts (150 ms each)",
-        records=len(payments),
-        lost=lost,
-        duplicated=duplicated,
         runs="1 + clear",
+        expected=list(payments),
+        held=found,
     )
     assert {payment: found[payment] for payment in payments} == dict.fromkeys(payments, 1)
     assert jde_posts(sandboxes, RECEIPT) == len(payments), (

@@ -19,7 +19,7 @@ from tests.support.ar_status import INVOICE_PROPERTIES, associated, forget_ar_va
 from tests.support.customers import READ_PATHS, Sandboxes
 from tests.support.faults import jde_settings, kill_mid_load_then_clear
 from tests.support.invoices import CUSTOMERS_DAG, run
-from tests.support.reliability import lost_and_duplicated, record
+from tests.support.reliability import KILLED_MID_LOAD, record_held
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -115,15 +115,13 @@ def test_ar_killed_while_creating_invoices_of_jde_documents_then_cleared_creates
 
     invoices = sandboxes.hubspot_objects("invoices", INVOICE_PROPERTIES, associations="line_items")
     per_document = Counter(str(i["properties"].get("jde_document_key")) for i in invoices)
-    lost, duplicated = lost_and_duplicated(sorted(documents), per_document)
-    record(
-        "worker killed mid-load, task cleared",
+    record_held(
+        KILLED_MID_LOAD,
         flows="A/R status (invoices raised in JDE)",
         injected="SIGKILL after 4 invoice and line-item writes (300 ms each)",
-        records=len(documents),
-        lost=lost,
-        duplicated=duplicated,
         runs="1 + clear",
+        expected=sorted(documents),
+        held=per_document,
     )
     assert set(per_document) == documents, "every document raised in JDE is a HubSpot invoice"
     assert set(per_document.values()) == {1}, "and only one"
@@ -162,15 +160,13 @@ def test_items_killed_while_creating_jde_items_then_cleared_creates_each_once(ki
 
     with JdeAisHook() as hook:
         items = Counter(str(row["LITM"]).strip() for row in hook.iter_rows("F4101", columns=["LITM"]))
-    lost, duplicated = lost_and_duplicated(sorted(made_in_hubspot), items)
-    record(
-        "worker killed mid-load, task cleared",
+    record_held(
+        KILLED_MID_LOAD,
         flows="items (products made in HubSpot to JDE)",
         injected="SIGKILL after 30 item upserts (150 ms each)",
-        records=len(made_in_hubspot),
-        lost=lost,
-        duplicated=duplicated,
         runs="1 + clear",
+        expected=sorted(made_in_hubspot),
+        held=items,
     )
     assert made_in_hubspot <= set(items), "every product made in HubSpot is a JDE item"
     assert set(items.values()) == {1}, "and no JDE item twice"
@@ -236,12 +232,11 @@ def test_gl_accounts_killed_while_writing_the_options_then_cleared_leaves_each_o
     before = sandboxes.hubspot_write_calls()
     run(GL_DAG)
     assert sandboxes.hubspot_write_calls() == before, "the cleared run left nothing for the next one"
-    record(
-        "worker killed mid-load, task cleared",
+    record_held(  # none lost: the next run found nothing left to write
+        KILLED_MID_LOAD,
         flows="GL accounts (line-item options)",
         injected="SIGKILL 1.5 s into the options load (HubSpot calls of 1 s)",
-        records=len(options),
-        lost=0,  # the next run wrote nothing: nothing was left to write
-        duplicated=sum(count - 1 for count in options.values()),
         runs="1 + clear",
+        expected=list(options),
+        held=options,
     )

@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,24 @@ def record(
         figures.write(json.dumps(line) + "\n")
 
 
-def lost_and_duplicated(expected: list[str], held: Mapping[str, int]) -> tuple[int, int]:
-    """Of the records that should each be held once: how many are not held, how many extra copies."""
-    lost = sum(1 for key in expected if held.get(key, 0) == 0)
-    duplicated = sum(max(0, held.get(key, 0) - 1) for key in expected)
-    return lost, duplicated
+#: The case of every kill test: the worker's process group SIGKILLed mid-load, the task cleared.
+KILLED_MID_LOAD = "worker killed mid-load, task cleared"
+
+
+def record_held(
+    case: str, *, flows: str, injected: str, runs: str, expected: Collection[str], held: Mapping[str, int]
+) -> None:
+    """``record`` for records that should each be held once (``held``: copies per key, as read back
+    through an API): lost are those not held, duplicated the extra copies."""
+    record(
+        case,
+        flows=flows,
+        injected=injected,
+        records=len(expected),
+        lost=sum(1 for key in expected if held.get(key, 0) == 0),
+        duplicated=sum(max(0, held.get(key, 0) - 1) for key in expected),
+        runs=runs,
+    )
 
 
 def render(figures_path: Path, out_path: Path) -> None:
