@@ -182,6 +182,24 @@ def _sandboxes() -> Iterator[tuple[str, str]]:
         yield jde.url, hubspot.url
 
 
+def _run_child(
+    module: str, home: Path, env: dict[str, str], jde_url: str, hubspot_url: str
+) -> dict[str, Any]:
+    """Run ``python -m <module> child`` in ``home`` (its log in child.log); the JSON it wrote.
+    ``benchmarks/money_flows.py`` runs its child this way too."""
+    result_path = home / "result.json"
+    with (home / "child.log").open("w") as log:
+        completed = subprocess.run(
+            [sys.executable, "-m", module, "child", str(result_path), jde_url, hubspot_url],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False,
+        )  # fmt: skip
+    if completed.returncode != 0 or not result_path.exists():
+        tail = (home / "child.log").read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"the benchmark's child process failed ({completed.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    return result
+
+
 def _measure() -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="mlconn-bench-ar-"))
     try:
@@ -191,7 +209,6 @@ def _measure() -> dict[str, Any]:
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
         )
-        result_path = home / "result.json"
         with _sandboxes() as (jde_url, hubspot_url):
             definitions = sandbox_connections(
                 jde_url=jde_url, hubspot_url=hubspot_url, jde_user=JDE_USER, jde_password=JDE_PASSWORD,
@@ -202,17 +219,7 @@ def _measure() -> dict[str, Any]:
                 "extra": {"sqlalchemy_url": f"sqlite:///{home / 'store.db'}", "fernet_key": FERNET_KEY},
             }
             env.update(connection_environment(definitions))
-            with (home / "child.log").open("w") as log:
-                completed = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.ar_status", "child", str(result_path), jde_url,
-                     hubspot_url],
-                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False,
-                )  # fmt: skip
-        if completed.returncode != 0 or not result_path.exists():
-            tail = (home / "child.log").read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"the benchmark's child process failed ({completed.returncode}):\n{tail}")
-        runs: dict[str, Any] = json.loads(result_path.read_text())
-        return runs
+            return _run_child("benchmarks.ar_status", home, env, jde_url, hubspot_url)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.ar_status import _run
+from benchmarks.ar_status import _run, _run_child
 from benchmarks.customers_flow import (
     HUBSPOT_TOKEN,
     RATE_LIMIT,
@@ -235,21 +234,10 @@ def _measure() -> dict[str, Any]:
             "AIRFLOW_VAR_MLCONN_INVOICES_SCHEDULE": "none",
             "AIRFLOW_VAR_MLCONN_PAYMENTS_SCHEDULE": "none",
         }
-        result_path = home / "result.json"
         with _sandboxes(CUSTOMERS, 0) as (jde_url, hubspot_url):
             env.update(_connections(jde_url, hubspot_url, f"sqlite:///{home / 'store.db'}"))
             env["MLCONN_BENCH_HUBSPOT_TOKEN"] = HUBSPOT_TOKEN
-            with (home / "child.log").open("w") as log:
-                completed = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.money_flows", "child", str(result_path), jde_url,
-                     hubspot_url],
-                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False,
-                )  # fmt: skip
-        if completed.returncode != 0 or not result_path.exists():
-            tail = (home / "child.log").read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"the benchmark's child process failed ({completed.returncode}):\n{tail}")
-        result: dict[str, Any] = json.loads(result_path.read_text())
-        return result
+            return _run_child("benchmarks.money_flows", home, env, jde_url, hubspot_url)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -370,11 +370,6 @@ class MachineWindowThrottle(RollingWindowThrottle):
         # when every slot is in flight, only an answer (maybe another process's) starts that clock.
         return HOST_POLL_S if wait == float("inf") else wait
 
-    def close(self) -> None:
-        if self._fd is not None and self._fd_pid == os.getpid():
-            os.close(self._fd)
-        self._fd = None
-
 
 # A ledger nobody wrote for this long belongs to a portal or sandbox no longer used.
 OLD_LEDGER_S = 86_400.0
