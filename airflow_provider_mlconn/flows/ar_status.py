@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +69,7 @@ from airflow_provider_mlconn.mapping.ar_status import (
     balance_properties,
     document_key,
     jde_invoice,
+    money_text,
     parse_document_key,
     receipt_dates,
     status_properties,
@@ -268,9 +269,21 @@ def _ensure_properties(hook: HubSpotHook, *object_types: ObjectType) -> None:
 # -- what other runs put in HubSpot ---------------------------------------------------------------------
 
 
+class DocumentOrigins(Protocol):
+    """Which documents HubSpot already shows: posted from a HubSpot invoice, or created by this flow."""
+
+    def from_hubspot(self, keys: Iterable[str]) -> dict[str, str]:
+        """Document key -> the HubSpot invoice it was posted from."""
+        ...
+
+    def created(self, keys: Iterable[str]) -> set[str]:
+        """Documents raised in JDE that HubSpot shows as an invoice of their own."""
+        ...
+
+
 class IdMaps:
     """The store's id maps, read: the JDE documents the invoices flow posted from HubSpot invoices, and
-    the invoices this flow created for documents raised in JDE."""
+    the invoices this flow created for documents raised in JDE (a run's ``DocumentOrigins``)."""
 
     def __init__(self) -> None:
         from airflow_provider_mlconn.hooks.mlconn_store import MlconnStoreHook
@@ -427,10 +440,20 @@ class _Reading:
 
 class _Stager:
     """Stages one chunk's records: a balance per customer, a status per changed document of an
-    invoice in HubSpot, and a HubSpot invoice for each document raised in JDE not created yet."""
+    invoice in HubSpot, and a HubSpot invoice for each document raised in JDE not created yet (with
+    ``whole_invoices``, for each one created too: a run never rewrites it, a comparison wants it)."""
 
-    def __init__(self, writer: StagingWriter, settings: ArSettings, id_maps: IdMaps, *, as_of: date) -> None:
-        self.writer, self.settings, self.id_maps, self.as_of = writer, settings, id_maps, as_of
+    def __init__(
+        self,
+        writer: StagingWriter,
+        settings: ArSettings,
+        origins: DocumentOrigins,
+        *,
+        as_of: date,
+        whole_invoices: bool = False,
+    ) -> None:
+        self.writer, self.settings, self.origins, self.as_of = writer, settings, origins, as_of
+        self.whole_invoices = whole_invoices
 
     def stage(self, ledger: _Ledger, reading: _Reading) -> None:
         rules = customer_settings().rules
@@ -455,8 +478,8 @@ class _Stager:
             )
         refs = sorted({ref for refs in ledger.changed.values() for ref in refs if ref in ledger.items})
         keys = [_key(ref) for ref in refs]
-        from_hubspot = self.id_maps.from_hubspot(keys)
-        created = self.id_maps.created(keys)
+        from_hubspot = self.origins.from_hubspot(keys)
+        created = self.origins.created(keys)
         to_create: list[tuple[DocumentRef, dict[str, Any]]] = []
         for ref in refs:
             source = self._document(ledger, ref)
@@ -465,6 +488,8 @@ class _Stager:
                 self.writer.stage("invoice_status", key, {**source, "origin": "hubspot"})
             elif key in created:
                 self.writer.stage("invoice_status", key, {**source, "origin": "jde"})
+                if self.whole_invoices and self._to_create(ledger.items[ref]):
+                    to_create.append((ref, source))
             elif self._to_create(ledger.items[ref]):
                 to_create.append((ref, source))
         if to_create:
@@ -513,8 +538,39 @@ def _billed(row: Mapping[str, Any], ref: DocumentRef) -> bool:
     return (str(row["KCO"]).strip(), str(row["DCT"]).strip(), int(row["DOC"])) == ref
 
 
+class WholeLedger:
+    """JDE's whole A/R as a full read of this flow stages it, for comparing (``mlconn_reconcile``):
+    ``documents`` names every document in F03B11; ``chunks`` yields what a run would stage for the
+    customers asked, ``chunk_size`` customers at a time, including the whole HubSpot invoice of each
+    document raised in JDE that ``origins`` says HubSpot shows (a run creates it once)."""
+
+    def __init__(self, jde: JdeAisHook, settings: ArSettings, origins: DocumentOrigins) -> None:
+        self.reading = _Reading(jde, settings, as_of=datetime.now(jde.server_zone).date())
+        self.origins = origins
+        self._wanted = self.reading.everything()
+        self.documents = {_key(ref) for refs in self._wanted.values() for ref in refs}
+
+    @property
+    def as_of(self) -> date:
+        """The JDE server's day the balances are figured on (what is overdue)."""
+        return self.reading.as_of
+
+    def chunks(self, customers: Iterable[int]) -> Iterator[dict[tuple[str, str], Mapping[str, Any]]]:
+        """(entity, key) -> staged payload, per chunk of the customers that have a document."""
+        collector = _Collector()
+        stager = _Stager(
+            collector, self.reading.settings, self.origins, as_of=self.reading.as_of, whole_invoices=True
+        )
+        asked = sorted(set(customers) & set(self._wanted))
+        for chunk in _chunks(asked, self.reading.settings.chunk_size):
+            collector.staged = {}
+            stager.stage(self.reading.read(chunk, {an8: self._wanted[an8] for an8 in chunk}), self.reading)
+            yield collector.staged
+
+
 class _Collector:
-    """A staging writer that keeps what it is given (re-reading records that wait, or a replay)."""
+    """A staging writer that keeps what it is given (re-reading records that wait, a replay, or a
+    comparison)."""
 
     def __init__(self) -> None:
         self.staged: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -559,6 +615,12 @@ def _document_of(source: Mapping[str, Any]) -> Document:
         applications=tuple(ReceiptDetailRow.model_validate(row) for row in source["F03B14"]),
         receipt_dates=receipt_dates(ReceiptHeaderRow.model_validate(row) for row in source["F03B13"]),
     )
+
+
+def document_gross(source: Mapping[str, Any]) -> str:
+    """A staged document's gross in its own currency, as HubSpot shows an amount billed."""
+    document = _document_of(source)
+    return money_text(document.gross, document.currency)
 
 
 def map_invoice_status(source: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -4,8 +4,9 @@ One task, ``reconcile``: for each flow asked for (params ``flows``), read both s
 is missing on either side, doubled, or drifted (see ``airflow_provider_mlconn/reconcile/``). The
 report goes to the task log (a summary table, values masked), to the store (``mlconn reconcile
 report`` prints the latest), and to the asset event ``mlconn://reconcile`` (counts only, for
-alerts). With ``repair``, the customers flow's drifted and missing records are queued for its next
-run (it reads them again and writes them); nothing is written to JDE or HubSpot here.
+alerts). With ``repair``, the drifted and missing records a flow's next run mends (customers, option
+lists, invoice statuses, company balances) are queued for that run, which reads them again and
+writes them; nothing is written to JDE or HubSpot here.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ _REPAIRABLE = {
     ("customers", "company"),
     ("customers", "contact"),
     ("customers", "association"),
+    ("ar_status", "invoice_status"),
+    ("ar_status", "company_balance"),
     ("gl_accounts", "gl_account_options"),
     ("gl_accounts", "business_unit_options"),
 }
@@ -65,6 +68,7 @@ def requested_flows(value: Any) -> list[str]:
 
 
 def _comparisons(store: Store) -> dict[str, Callable[[], tuple[list[Tally], list[Finding]]]]:
+    from airflow_provider_mlconn.reconcile.ar_status import compare_ar_status
     from airflow_provider_mlconn.reconcile.customers import compare_customers
     from airflow_provider_mlconn.reconcile.items import compare_items
     from airflow_provider_mlconn.reconcile.money import compare_money
@@ -73,6 +77,7 @@ def _comparisons(store: Store) -> dict[str, Callable[[], tuple[list[Tally], list
     return {
         "customers": lambda: compare_customers(store),
         "money": compare_money,
+        "ar_status": compare_ar_status,
         "gl_accounts": compare_gl_accounts,
         "items": compare_items,
     }
@@ -130,6 +135,20 @@ def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Findi
             note = "not queued: a person's edit of a field JDE owns stays until the item changes in JDE (F15)"
         elif finding.flow == "items" and finding.kind is Kind.MISSING_IN_HUBSPOT:
             note = "not queued: products have no repair yet (save the item in JDE to write it again)"
+        elif (
+            finding.flow == "ar_status"
+            and finding.kind is Kind.MISSING_IN_HUBSPOT
+            and finding.entity == "jde_invoice"
+        ):
+            note = (
+                "not queued: the A/R flow's next run creates it if JDE stamped it since the last run; "
+                "for an older document, run the flow with full_resync"
+            )
+        elif finding.flow == "ar_status" and finding.entity in ("jde_invoice", "line_item"):
+            note = (
+                "not repaired by a run: the flow creates the HubSpot invoice of a document raised in JDE "
+                "once and never rewrites it (F37); a person corrects it in HubSpot"
+            )
         elif finding.flow == "money" and finding.kind is not Kind.TOTAL:
             note = "not repaired by a run: a posted JDE document or receipt is corrected in JDE"
         else:
@@ -198,16 +217,17 @@ def reconcile_params() -> dict[str, Param]:
             uniqueItems=True,
             title="Flows to compare",
             description="customers: companies, contacts, associations; money: posted invoices and "
-            "receipts, and each customer's totals; gl_accounts: the line-item options of G/L accounts "
-            "and business units; items: products.",
+            "receipts, and each customer's totals; ar_status: invoices raised in JDE with their line "
+            "items, each invoice's JDE pay status and open amount, and each company's A/R balances; "
+            "gl_accounts: the line-item options of G/L accounts and business units; items: products.",
         ),
         "repair": Param(
             False,
             type="boolean",
             title="Repair",
             description="Queue the drifted and missing companies, contacts, associations and option "
-            "lists for their flow's next run (which reads them again and writes them). Nothing is "
-            "written to JDE or HubSpot by this DAG.",
+            "lists, and drifted invoice statuses and company balances, for their flow's next run "
+            "(which reads them again and writes them). Nothing is written to JDE or HubSpot by this DAG.",
         ),
     }
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_mlconn.sync.masking import mask_value
 
 #: Flows the reconciliation compares (the names of their ``Flow``s).
-RECONCILED_FLOWS = ("customers", "money", "gl_accounts", "items")
+RECONCILED_FLOWS = ("customers", "money", "ar_status", "gl_accounts", "items")
 #: Findings named one by one in the task log; the rest are counted (all are in the stored report).
 LOG_ROWS = 50
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mlconn.cli import main as mlconn
+from tests.support.ar_status import AR_DAG, customers_in, enter_invoice, forget_ar_variables, key_receipt
 from tests.support.customers import HUBSPOT_TOKEN, Sandboxes
 from tests.support.invoices import (
     CUSTOMERS_DAG,
@@ -24,6 +25,7 @@ from tests.support.invoices import (
     customers_in_hubspot,
     dag,
     forget_flow_variables,
+    ledger,
     record_payment,
     run,
 )
@@ -277,3 +279,137 @@ def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else(
     assert all(f["repair"].startswith("not queued") for f in report["findings"])
     for name in ITEM_VARIABLES:
         Variable.delete(name)
+
+
+def test_the_ar_status_flow_in_step_then_each_edit_in_hubspot_found_and_statuses_and_balances_repaired(
+    customer_sandboxes, airflow_store, airflow_db, capsys
+):
+    """An invoice issued in HubSpot, posted, part paid in JDE; an invoice keyed in JDE with two lines
+    and tax; the seeded ledger: after the A/R run nothing differs. Then a person edits HubSpot: a pay
+    status, a company's balance, a JDE invoice's title, a line's name, an invoice's company
+    association removed, an invoice deleted. Each is found once; repair queues the status and the
+    balance, and the A/R flow's next run mends them; the rest is a person's to correct."""
+    from airflow.models import Variable
+
+    forget_ar_variables()
+    sandboxes = customer_sandboxes(jde={"customers": 20})
+    Variable.set("mlconn_invoices", json.dumps({"posting": {"default_revenue_account": "M30.4110"}}))
+    try:
+        first, second = customers_in(sandboxes, 2)
+        issued = create_invoice(
+            sandboxes,
+            company_id=first.company_id,
+            contact_id=first.contact_id,
+            lines=[{"name": "Pump overhaul", "quantity": "2", "price": "500"}],
+        )
+        time.sleep(1.1)
+        run(INVOICES_DAG)
+        [posted] = ledger(issued["properties"]["hs_number"])
+        key_receipt(sandboxes, first.address_number, posted.document_number, Decimal("300"), number="CHK-1")
+        keyed = enter_invoice(
+            sandboxes, second.address_number, [("400", "Install"), ("250", "Parts")], tax="52"
+        )
+        time.sleep(1.1)
+        run(AR_DAG)
+
+        summary = reconcile(flows=["ar_status"])
+        report = latest_report(capsys)
+        assert summary["differences"] == 0, report["findings"]
+        tallies = {t["entity"]: t for t in report["tallies"] if t["flow"] == "ar_status"}
+        for entity in ("jde_invoice", "line_item", "invoice_status", "company_balance"):
+            tally = tallies[entity]
+            assert tally["matched"] > 0 and tally["matched"] == tally["jde"] - tally["not_sent"], tally
+        assert tallies["line_item"]["matched"] >= 2
+
+        raised = sorted(
+            (
+                record
+                for record in sandboxes.hubspot_objects(
+                    "invoices", ["jde_document_key"], associations="line_items,companies"
+                )
+                if record["properties"].get("jde_document_key")
+            ),
+            key=lambda record: int(record["id"]),
+        )
+        mine = next(r for r in raised if r["properties"]["jde_document_key"] == keyed)
+        unlinked, voided = [r for r in raised if r["id"] != mine["id"]][:2]
+        line_id = mine["associations"]["line items"]["results"][0]["id"]
+        line_key = sandboxes.hubspot_api(
+            "GET", f"/crm/v3/objects/line_items/{line_id}", properties="jde_line_key"
+        )["properties"]["jde_line_key"]
+        hubspot(
+            sandboxes,
+            "PATCH",
+            f"/crm/v3/objects/invoices/{issued['id']}",
+            {"properties": {"jde_pay_status": "paid"}},
+        )
+        hubspot(
+            sandboxes,
+            "PATCH",
+            f"/crm/v3/objects/companies/{second.company_id}",
+            {"properties": {"jde_open_ar_balance": "1"}},
+        )
+        hubspot(
+            sandboxes,
+            "PATCH",
+            f"/crm/v3/objects/invoices/{mine['id']}",
+            {"properties": {"hs_title": "Edited"}},
+        )
+        hubspot(
+            sandboxes, "PATCH", f"/crm/v3/objects/line_items/{line_id}", {"properties": {"name": "Renamed"}}
+        )
+        company_id = unlinked["associations"]["companies"]["results"][0]["id"]
+        hubspot(
+            sandboxes,
+            "DELETE",
+            f"/crm/v4/objects/invoices/{unlinked['id']}/associations/companies/{company_id}",
+        )
+        hubspot(
+            sandboxes,
+            "PATCH",
+            f"/crm/v3/objects/invoices/{voided['id']}",
+            {"properties": {"hs_invoice_status": "voided"}},
+        )
+        # Accounting keys another invoice in JDE after the A/R run: not in HubSpot yet.
+        later = enter_invoice(sandboxes, second.address_number, [("90", "Call-out")])
+
+        summary = reconcile(flows=["ar_status"])
+        report = latest_report(capsys)
+        posted_key = f"{posted.document_company}-RI-{posted.document_number}"
+        expected = {
+            ("ar_status", "invoice_status", posted_key, "drift", "jde_pay_status"),
+            ("ar_status", "company_balance", str(second.address_number), "drift", "jde_open_ar_balance"),
+            ("ar_status", "jde_invoice", keyed, "drift", "hs_title"),
+            ("ar_status", "line_item", line_key, "drift", "name"),
+            ("ar_status", "jde_invoice", unlinked["properties"]["jde_document_key"], "drift", "company"),
+            (
+                "ar_status",
+                "jde_invoice",
+                voided["properties"]["jde_document_key"],
+                "drift",
+                "hs_invoice_status",
+            ),
+            ("ar_status", "jde_invoice", later, "missing_in_hubspot", None),
+        }
+        assert findings(report) == expected
+        by_key = {(f["entity"], f["key"], f["field"]): f for f in report["findings"]}
+        status = by_key[("invoice_status", posted_key, "jde_pay_status")]
+        assert (status["jde"], status["hubspot"]) == ("partially_paid", "paid")
+
+        writes = sandboxes.hubspot_write_calls()
+        summary = reconcile(flows=["ar_status"], repair=True)
+        assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
+        assert summary["repair"]["queued"] == {"company_balance": 1, "invoice_status": 1}
+        assert summary["repair"]["not_repairable"] == 5
+        time.sleep(1.1)
+        run(AR_DAG)
+        reconcile(flows=["ar_status"])
+        report = latest_report(capsys)
+        # The run mends what was queued, and creates the invoice keyed after the last one.
+        assert findings(report) == expected - {
+            ("ar_status", "invoice_status", posted_key, "drift", "jde_pay_status"),
+            ("ar_status", "company_balance", str(second.address_number), "drift", "jde_open_ar_balance"),
+            ("ar_status", "jde_invoice", later, "missing_in_hubspot", None),
+        }
+    finally:
+        forget_ar_variables()

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_mlconn.operators.reconcile import requested_flows
+from airflow_provider_mlconn.reconcile.ar_status import compared
 from airflow_provider_mlconn.reconcile.report import (
     Finding,
     Kind,
@@ -34,6 +35,24 @@ def test_values_hubspot_gives_back_in_another_form_compare_equal(written, held):
 @pytest.mark.parametrize(("one", "other"), [("00001", "1"), ("M30", "M31"), ("1000", "1000.01"), ("x", "")])
 def test_codes_keep_their_leading_zeros_and_real_differences_stay_different(one, other):
     assert normalized(one) != normalized(other)
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "held"),
+    [
+        ("hs_due_date", "2026-12-15", "2026-12-15T00:00:00Z"),
+        ("hs_invoice_date", "2026-12-01", "1796083200000"),
+        ("jde_last_receipt_date", "2026-11-30", "2026-11-30"),
+        ("jde_last_payment_date", "", None),
+        ("jde_open_amount", "180.00", "180"),
+    ],
+)
+def test_days_and_amounts_hubspot_gives_back_in_another_form_compare_equal(name, written, held):
+    assert compared(name, written) == compared(name, held)
+
+
+def test_a_day_that_differs_is_a_difference():
+    assert compared("hs_due_date", "2026-12-15") != compared("hs_due_date", "2026-12-16T00:00:00Z")
 
 
 def _report() -> ReconcileReport:
@@ -158,11 +177,11 @@ def test_a_store_that_got_migration_5_before_4_gets_4_when_it_arrives(tmp_path, 
 
 
 def test_only_the_flows_it_can_compare_are_taken():
-    assert requested_flows(None) == ["customers", "money", "gl_accounts", "items"]
+    assert requested_flows(None) == ["customers", "money", "ar_status", "gl_accounts", "items"]
     assert requested_flows("money") == ["money"]
     with pytest.raises(
         ValueError,
-        match=r"cannot be reconciled; choose from \[.customers., .money., .gl_accounts., .items.\]",
+        match=r"cannot be reconciled; choose from \[.customers., .money., .ar_status., .gl_accounts., .items.\]",
     ):
         requested_flows(["invoices"])
 
