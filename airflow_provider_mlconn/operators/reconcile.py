@@ -216,10 +216,11 @@ def reconcile_params() -> dict[str, Param]:
             examples=list(RECONCILED_FLOWS),
             uniqueItems=True,
             title="Flows to compare",
-            description="customers: companies, contacts, associations; money: posted invoices and "
-            "receipts, and each customer's totals; ar_status: invoices raised in JDE with their line "
-            "items, each invoice's JDE pay status and open amount, and each company's A/R balances; "
-            "gl_accounts: the line-item options of G/L accounts and business units; items: products.",
+            description="customers: companies, contacts, associations; money: posted invoices (and "
+            "their G/L lines) and receipts, and each customer's totals; ar_status: invoices raised in "
+            "JDE with their line items, each invoice's JDE pay status and open amount, and each "
+            "company's A/R balances; gl_accounts: the line-item options of G/L accounts and business "
+            "units; items: products.",
         ),
         "repair": Param(
             False,

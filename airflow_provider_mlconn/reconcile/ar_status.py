@@ -65,6 +65,7 @@ INVOICE_READ = (
     *STATUS,
 )
 LINE_READ = ("name", "quantity", "price", "tax", "hs_line_item_currency_code", "hs_sku", "jde_line_key")
+_ORDER = {"jde_invoice": 0, "invoice_status": 1, "company_balance": 2}
 #: Properties whose values are days: HubSpot may give a date back as midnight UTC or epoch ms.
 _DAYS = frozenset(
     (
@@ -145,6 +146,8 @@ class _Comparison:
         }
         self.tallies["jde_invoice"].hubspot = sum(len(records) for records in hubspot.keyed.values())
         self.findings: list[Finding] = []
+        #: Documents raised in JDE whose HubSpot invoice the flow's mapping refuses (not sent).
+        self.refused: set[str] = set()
 
     def found(self, entity: str, kind: Kind, key: str, **details: Any) -> None:
         self.tallies[entity].add(kind)
@@ -177,11 +180,12 @@ class _Comparison:
         if len(companies) != 1:
             return  # not in HubSpot, or doubled: the customers comparison says so
         tally.jde += 1
-        tally.hubspot += 1
         mapped = flow.map_company_balance(source)
         if isinstance(mapped, Rejection):
             tally.not_sent += 1
-        elif self.fields("company_balance", key, mapped["properties"], companies[0]):
+            return
+        tally.hubspot += 1
+        if self.fields("company_balance", key, mapped["properties"], companies[0]):
             tally.matched += 1
 
     def status(self, key: str, source: Mapping[str, Any]) -> None:
@@ -192,7 +196,9 @@ class _Comparison:
             invoices = self.hubspot.keyed.get(key, [])
         tally.jde += 1
         if not invoices:
-            return  # a document to create: the jde_invoice comparison reports it missing
+            if key in self.refused:
+                tally.not_sent += 1  # no invoice to show it on: the flow does not create one
+            return  # else a document to create: the jde_invoice comparison reports it missing
         tally.hubspot += len(invoices)
         expected = flow.map_invoice_status(source)["properties"]
         same = all([self.fields("invoice_status", key, expected, invoice) for invoice in invoices])
@@ -222,6 +228,7 @@ class _Comparison:
         invoices = self.hubspot.keyed.get(key, [])
         if isinstance(mapped, Rejection):
             tally.not_sent += 1
+            self.refused.add(key)
             return
         if not invoices:
             self.found(
@@ -334,7 +341,10 @@ def compare_ar_status() -> tuple[list[Tally], list[Finding]]:
                 if entity == "jde_invoice" and len(hubspot.keyed.get(key, [])) == 1
             ]
             lines = _line_items(hook, invoice_ids)
-            for (entity, key), source in sorted(staged.items()):
+            # Invoices first: a status whose invoice the mapping refuses is not sent either.
+            for (entity, key), source in sorted(
+                staged.items(), key=lambda item: (_ORDER[item[0][0]], item[0][1])
+            ):
                 if entity == "company_balance":
                     comparison.balance(key, source)
                 elif entity == "invoice_status":

@@ -6,11 +6,18 @@
   document keyed twice), one is compared: document number, company, customer and gross amount;
 - receipt: each HubSpot payment posted (``jde_sync_status = posted``) against the F03B13 receipts
   (not voided) numbered (CKNU) with its id: missing, duplicate, or receipt id, customer and amount;
+- gl_lines: each posted invoice found once in JDE, mapped again by the invoices flow's own mapping
+  (its line items, discounts, fees and taxes, the posting rules of Variable ``mlconn_invoices``)
+  against the document's journal entry (F0911, ledger AA): the amount per account, in the invoice's
+  currency; an account on one side only, or an amount that differs, is drift (an invoice edited in
+  HubSpot after posting, ``conflict``, says so);
 - per customer: the total of its posted invoices and of its receipts on each side (documents and
   receipts counted as JDE holds them, duplicates included, so a double posting shows in the total).
 
-Reads: HubSpot invoices and payments by the list endpoint (100 per page), payments' companies by
-association batch reads; JDE by LIST queries of 100 references (several in flight).
+Reads: HubSpot invoices and payments by the list endpoint (100 per page), payments' companies and
+the posted invoices' line items, discounts, fees, taxes and products by association and batch reads
+(as the invoices flow reads them); JDE by LIST queries of 100 references or documents (several in
+flight).
 """
 
 from __future__ import annotations
@@ -20,13 +27,17 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_mlconn.flows.invoices import INVOICE_READ as FLOW_INVOICE_READ
+from airflow_provider_mlconn.flows.invoices import read_invoice_sources
 from airflow_provider_mlconn.flows.invoices import read_settings as invoice_settings
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, TableRead
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.jde import query as q
-from airflow_provider_mlconn.jde.models import CustomerLedgerRow, ReceiptHeaderRow
+from airflow_provider_mlconn.jde.models import AccountLedgerRow, CustomerLedgerRow, ReceiptHeaderRow
+from airflow_provider_mlconn.mapping.ar_status import Document, money_text
+from airflow_provider_mlconn.mapping.invoices import Rejected, invoice_document
 from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, normalized
 
 FLOW = "money"
@@ -55,11 +66,12 @@ _CHUNK = 100
 def compare_money() -> tuple[list[Tally], list[Finding]]:
     """Compare posted invoices and receipts, and each customer's totals; see the module docstring."""
     settings = invoice_settings(fresh=True)
-    with HubSpotHook(settings.hubspot_conn_id) as hook:
+    read = tuple(dict.fromkeys((*INVOICE_READ, *FLOW_INVOICE_READ)))
+    with HubSpotHook(settings.hubspot_conn_id) as hook, JdeAisHook(settings.jde_conn_id) as jde:
         invoices = [
             record
             for record in hook.iter_records(
-                ObjectType.INVOICES, properties=INVOICE_READ, associations=[ObjectType.COMPANIES]
+                ObjectType.INVOICES, properties=read, associations=[ObjectType.COMPANIES]
             )
             if (record.properties.get("jde_sync_status") or "") in POSTED
             and record.properties.get("jde_document_number")
@@ -73,18 +85,19 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
         customer_of_payment = _payment_customers(hook, payments, invoices)
         company_ids = {link.id for r in invoices for link in r.associations.get(ObjectType.COMPANIES, ())}
         companies = hook.read_records(ObjectType.COMPANIES, company_ids, properties=["jde_address_number"])
-    customer_of_company = {
-        i: (r.properties.get("jde_address_number") or "").strip() for i, r in companies.items()
-    }
-    with JdeAisHook(settings.jde_conn_id) as jde:
+        customer_of_company = {
+            i: (r.properties.get("jde_address_number") or "").strip() for i, r in companies.items()
+        }
         references = [str(r.properties["hs_number"]) for r in invoices if r.properties.get("hs_number")]
         documents = _documents(jde, references)
         receipts = _receipts(jde, [r.id for r in payments])
+        findings: list[Finding] = []
+        gl_lines = _compare_gl_lines(hook, jde, invoices, documents, findings)
 
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    findings: list[Finding] = []
     tallies = [
         _compare_invoices(invoices, documents, customer_of_company, totals, findings),
+        gl_lines,
         _compare_receipts(payments, receipts, customer_of_payment, totals, findings),
     ]
     tallies.append(_compare_totals(totals, findings))
@@ -110,6 +123,91 @@ def _documents(
             item = CustomerLedgerRow.model_validate(row)
             found[item.reference.strip()][(item.document_company, item.document_number)].append(item)
     return found
+
+
+def _account(text: str) -> str:
+    """``BU.Object[.Subsidiary]`` with each part trimmed (JDE right-justifies business units)."""
+    parts = [part.strip() for part in text.split(".")]
+    return ".".join(parts[:2] + [part for part in parts[2:] if part])
+
+
+def _compare_gl_lines(
+    hook: HubSpotHook,
+    jde: JdeAisHook,
+    invoices: Sequence[HubSpotRecord],
+    documents: dict[str, dict[tuple[str, int], list[CustomerLedgerRow]]],
+    findings: list[Finding],
+) -> Tally:
+    """Each invoice posted once: what the invoices flow would post now, per account, against the
+    document's journal entry (F0911 ledger AA credits, in the document's currency)."""
+    tally = Tally(flow=FLOW, entity="gl_lines")
+    once = {
+        record.id: (record, next(iter(documents[number].items())))
+        for record in invoices
+        if len(documents.get(number := str(record.properties.get("hs_number") or ""), {})) == 1
+    }
+    sources = read_invoice_sources(hook, [record for record, _ in once.values()])
+    journal: dict[tuple[str, int], list[AccountLedgerRow]] = defaultdict(list)
+    posted = sorted({key for _, (key, _) in once.values()})
+    reads = (
+        TableRead(
+            "F0911",
+            query=q.all_of(
+                q.in_list("F0911.DOC", [doc for _, doc in chunk]),
+                q.in_list("F0911.KCO", sorted({kco for kco, _ in chunk})),
+                q.eq("F0911.DCT", "RI"),
+                q.eq("F0911.LT", "AA"),
+            ),
+        )
+        for chunk in (posted[i : i + _CHUNK] for i in range(0, len(posted), _CHUNK))
+    )
+    for rows in jde.read_all(reads):
+        for row in rows:
+            line = AccountLedgerRow.model_validate(row)
+            journal[(line.document_company, line.document_number)].append(line)
+    rules = invoice_settings().posting
+    for invoice_id, (record, (key, items)) in sorted(once.items(), key=lambda item: int(item[0])):
+        number = str(record.properties["hs_number"])
+        tally.jde += 1 if journal.get(key) else 0
+        mapped = invoice_document(sources[invoice_id], rules)
+        if isinstance(mapped, Rejected):
+            tally.not_sent += 1  # edited in HubSpot since it was posted, so that it could not be now
+            continue
+        tally.hubspot += 1
+        document = Document(items=tuple(items))
+        currency = document.currency
+        sent: dict[str, Decimal] = defaultdict(Decimal)
+        for line in mapped["distribution"]:
+            sent[_account(str(line["account"]))] += Decimal(str(line["amount"]))
+        held: dict[str, Decimal] = defaultdict(Decimal)
+        for line in journal.get(key, []):
+            held[_account(line.account_number)] += -line.amount * document.rate
+        conflict = (record.properties.get("jde_sync_status") or "") == "conflict"
+        same = True
+        for account in sorted(set(sent) | set(held)):
+            want = money_text(held[account], currency) if account in held else ""
+            have = money_text(sent[account], currency) if account in sent else ""
+            if normalized(want) != normalized(have):
+                same = False
+                tally.add(Kind.DRIFT)
+                findings.append(
+                    Finding(
+                        flow=FLOW,
+                        entity="gl_lines",
+                        key=number,
+                        kind=Kind.DRIFT,
+                        field=f"account {account}",
+                        jde=want,
+                        hubspot=have,
+                        hubspot_ids=(record.id,),
+                        note=f"{key[0]}-RI-{key[1]} journal entry (F0911) against the invoice's lines as the "
+                        "invoices flow maps them"
+                        + ("; the invoice changed in HubSpot after posting (conflict)" if conflict else ""),
+                    )
+                )
+        if same:
+            tally.matched += 1
+    return tally
 
 
 def _receipts(jde: JdeAisHook, payment_ids: Sequence[str]) -> dict[str, list[ReceiptHeaderRow]]:

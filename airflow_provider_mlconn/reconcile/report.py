@@ -112,7 +112,10 @@ class ReconcileReport(BaseModel):
             "flows": self.flows,
             "by_kind": dict(Counter(f.kind.value for f in self.findings)),
             "by_entity": self.counts(),
-            "checked": {f"{t.flow}.{t.entity}": {"jde": t.jde, "hubspot": t.hubspot} for t in self.tallies},
+            "checked": {
+                f"{t.flow}.{t.entity}": {"jde": t.jde, "hubspot": t.hubspot, "not_sent": t.not_sent}
+                for t in self.tallies
+            },
             "repair": self.repair,
         }
 

@@ -124,9 +124,10 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert summary["differences"] == 0, report["findings"]
     assert summary["in_step"] is True
     checked = summary["checked"]
-    assert checked["customers.company"] == {"jde": 12, "hubspot": 12}
-    assert checked["money.invoice"] == {"jde": 2, "hubspot": 2}
-    assert checked["money.receipt"] == {"jde": 1, "hubspot": 1}
+    assert checked["customers.company"] == {"jde": 12, "hubspot": 12, "not_sent": 0}
+    assert checked["money.invoice"] == {"jde": 2, "hubspot": 2, "not_sent": 0}
+    assert checked["money.gl_lines"] == {"jde": 2, "hubspot": 2, "not_sent": 0}
+    assert checked["money.receipt"] == {"jde": 1, "hubspot": 1, "not_sent": 0}
     tallies = {f"{t['flow']}.{t['entity']}": t for t in report["tallies"]}
     assert (
         tallies["customers.contact"]["matched"]
@@ -156,6 +157,22 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         c for c in contacts if c["properties"].get("jde_contact_key") and c["id"] not in (edited, unlinked)
     )
     hubspot(sandboxes, "DELETE", f"/crm/v3/objects/contacts/{archived['id']}")
+    # Revenue recoded in HubSpot after posting: the second invoice's line now names another account.
+    run(GL_DAG)
+    options = sandboxes.hubspot_api("GET", "/crm/v3/properties/line_items/jde_gl_account")["options"]
+    recoded = next(o["value"] for o in options if not o.get("hidden") and o["value"] != "M30.4110")
+    [line_id] = [
+        str(r["toObjectId"])
+        for r in sandboxes.hubspot_api(
+            "GET", f"/crm/v4/objects/invoices/{invoices[1]['id']}/associations/line_items"
+        )["results"]
+    ]
+    hubspot(
+        sandboxes,
+        "PATCH",
+        f"/crm/v3/objects/line_items/{line_id}",
+        {"properties": {"jde_gl_account": recoded}},
+    )
     number = invoices[0]["properties"]["hs_number"]
     sandboxes.jde_control(
         "POST",
@@ -170,6 +187,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     summary = reconcile(flows=CUSTOMERS_AND_MONEY)
     report = latest_report(capsys)
     archived_key = archived["properties"]["jde_contact_key"]
+    recoded_number = invoices[1]["properties"]["hs_number"]
     expected = {
         ("customers", "company", str(first.address_number), "drift", "name"),
         ("customers", "contact", contact_key(sandboxes, edited), "drift", "jobtitle"),
@@ -177,21 +195,25 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         ("customers", "contact", archived_key, "missing_in_hubspot", None),
         ("money", "invoice", number, "duplicate", None),
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
+        ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
+        ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
     }
     assert findings(report) == expected
     assert summary["differences"] == len(expected)
-    assert summary["by_kind"] == {"drift": 2, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
+    assert summary["by_kind"] == {"drift": 4, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
     by_key = {(f["entity"], f["key"]): f for f in report["findings"]}
     assert (by_key[("company", str(first.address_number))]["hubspot"]) == "Renamed"
     total = by_key[("customer_totals", str(first.address_number))]
     assert (Decimal(total["jde"]), Decimal(total["hubspot"])) == (Decimal("1400"), Decimal("700"))
     assert "2 documents" in by_key[("invoice", number)]["note"]
+    gl = {f["field"]: (f["jde"], f["hubspot"]) for f in report["findings"] if f["entity"] == "gl_lines"}
+    assert gl == {"account M30.4110": ("300.00", ""), f"account {recoded}": ("", "300.00")}
 
     # The text report masks personal values (the name) and names every difference.
     capsys.readouterr()
     assert mlconn(["reconcile", "report"]) == 0
     text = capsys.readouterr().out
-    assert "6 difference(s)" in text and "Renamed" not in text and "'R***'" in text
+    assert "8 difference(s)" in text and "Renamed" not in text and "'R***'" in text
 
     # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
     writes = sandboxes.hubspot_write_calls()
@@ -200,7 +222,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
     assert sandboxes.jde_control("GET", "stats")["orchestrations"] == jde_posts, "nor to JDE"
     assert summary["repair"]["queued"] == {"company": 1, "contact": 2, "association": 2}
-    assert summary["repair"]["not_repairable"] == 2
+    assert summary["repair"]["not_repairable"] == 4
     # The next run of the flow reads the queued records again and writes them (the archived contact
     # comes back as a new HubSpot record, with its association).
     run(CUSTOMERS_DAG)
@@ -209,6 +231,8 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert findings(report) == {
         ("money", "invoice", number, "duplicate", None),
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
+        ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
+        ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
     }
 
 
@@ -319,6 +343,7 @@ def test_the_ar_status_flow_in_step_then_each_edit_in_hubspot_found_and_statuses
         for entity in ("jde_invoice", "line_item", "invoice_status", "company_balance"):
             tally = tallies[entity]
             assert tally["matched"] > 0 and tally["matched"] == tally["jde"] - tally["not_sent"], tally
+            assert summary["checked"][f"ar_status.{entity}"]["hubspot"] == tally["matched"], tally
         assert tallies["line_item"]["matched"] >= 2
 
         raised = sorted(

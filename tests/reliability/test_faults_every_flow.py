@@ -137,4 +137,7 @@ def test_every_flow_under_faults_storms_and_expiring_tokens_loses_and_duplicates
     assert summary["differences"] == 0, (summary, runs)
     checked = summary["checked"]
     assert checked["customers.company"]["jde"] == checked["customers.company"]["hubspot"] >= 15, checked
-    assert all(counts["jde"] == counts["hubspot"] for counts in checked.values()), checked
+    # Records the flows' mappings refuse (a credit memo cannot be a HubSpot invoice) are in JDE only.
+    assert all(counts["jde"] - counts["not_sent"] == counts["hubspot"] for counts in checked.values()), (
+        checked
+    )

@@ -181,7 +181,8 @@ def test_only_the_flows_it_can_compare_are_taken():
     assert requested_flows("money") == ["money"]
     with pytest.raises(
         ValueError,
-        match=r"cannot be reconciled; choose from \[.customers., .money., .ar_status., .gl_accounts., .items.\]",
+        match=r"cannot be reconciled; choose from "
+        r"\[.customers., .money., .ar_status., .gl_accounts., .items.\]",
     ):
         requested_flows(["invoices"])
 
