@@ -5,7 +5,9 @@ What it takes care of, so callers do not:
 - **Session**: a token requested on first use (``/v2/tokenrequest``), shared by the hook's threads,
   sent as ``jde-AIS-Auth`` with the device name it was issued for. A call answered 444 (token expired,
   logged out) logs in once more and is repeated; a second 444 is an ``AuthenticationError``. With
-  ``auth_mode=basic`` every call carries HTTP Basic credentials instead. ``close()`` logs out.
+  ``auth_mode=basic`` every call carries HTTP Basic credentials instead. ``close()`` logs out, except
+  within ``shared_sessions()``: there the hooks of one connection share one session, logged out when
+  the scope ends (a load task opens a hook per call of 20 documents: one login, not one per call).
 - **Reading**: ``iter_rows``/``iter_records`` stream a table query page by page in primary-key order,
   following ``next`` links, in constant memory. When a ``next`` call fails (5xx, dropped connection,
   lost cursor, expired token) the read resumes with a fresh query for keys after the last row seen, so
@@ -28,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
@@ -128,6 +131,79 @@ class _CursorLost(Exception):
 
 def _path(url: str) -> str:
     return urlsplit(url).path or url
+
+
+@dataclass
+class _Session:
+    token: str
+    date_format: str | None
+    conn_id: str
+    settings: JdeAisSettings
+
+
+class _SharedSessions:
+    """The AIS sessions of a ``shared_sessions()`` scope, one per connection (and login)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sessions: dict[tuple[str, ...], _Session] = {}
+
+    def token(self, hook: JdeAisHook) -> str:
+        """The connection's session token, logged in by ``hook`` if there is none yet (one login
+        however many threads ask at once)."""
+        with self.lock:
+            session = self.sessions.get(hook.session_key)
+            if session is None:
+                token = hook._login()
+                session = _Session(token, hook._user_date_format, hook.jde_ais_conn_id, hook.settings)
+                self.sessions[hook.session_key] = session
+            hook._user_date_format = session.date_format
+            return session.token
+
+    def forget(self, key: tuple[str, ...], token: str) -> None:
+        """AIS refused ``token`` (444): the next hook that needs one logs in again."""
+        with self.lock:
+            session = self.sessions.get(key)
+            if session is not None and session.token == token:
+                del self.sessions[key]
+
+    def holds(self, key: tuple[str, ...], token: str) -> bool:
+        with self.lock:
+            session = self.sessions.get(key)
+            return session is not None and session.token == token
+
+
+class _Scope:
+    """The process's ``shared_sessions()`` scope, if one is open."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: _SharedSessions | None = None
+
+
+_SCOPE = _Scope()
+
+
+@contextmanager
+def shared_sessions() -> Iterator[None]:
+    """Within this scope (a whole task, any of its threads), ``JdeAisHook``s of one connection share
+    one AIS session: the first that needs a token logs in, the others use its token, closing a hook
+    leaves the session open, and the scope's end logs it out. A 444 on the shared token logs in once
+    more for all. Nested scopes are the outermost one."""
+    with _SCOPE.lock:
+        owner = _SCOPE.pool is None
+        if owner:
+            _SCOPE.pool = _SharedSessions()
+    try:
+        yield
+    finally:
+        if owner:
+            with _SCOPE.lock:
+                pool, _SCOPE.pool = _SCOPE.pool, None
+            for session in pool.sessions.values() if pool is not None else ():
+                leaving = JdeAisHook(session.conn_id, settings=session.settings)
+                leaving._token = session.token
+                leaving.close()
 
 
 class JdeAisHook(BaseHook):
@@ -239,9 +315,13 @@ class JdeAisHook(BaseHook):
         self.close()
 
     def close(self) -> None:
-        """Log the AIS session out (best effort) and release the connection pool."""
+        """Log the AIS session out (best effort; not a session ``shared_sessions()`` keeps) and
+        release the connection pool."""
         with self._lock:
             token, self._token = self._token, None
+        pool = _SCOPE.pool
+        if token is not None and pool is not None and pool.holds(self.session_key, token):
+            token = None  # the scope logs it out when it ends
         if token is not None:
             try:
                 response = self._send("POST", "/v2/tokenrequest/logout", {"token": token}, token=token)
@@ -258,16 +338,33 @@ class JdeAisHook(BaseHook):
     def _url(self, path: str) -> str:
         return path if "://" in path else f"{self.settings.base_url}/jderest{path}"
 
+    @cached_property
+    def session_key(self) -> tuple[str, ...]:
+        """What makes two hooks' sessions interchangeable: the connection and its login."""
+        s = self.settings
+        return (
+            self.jde_ais_conn_id,
+            s.base_url,
+            s.username,
+            s.environment or "",
+            s.role or "",
+            s.device_name,
+        )
+
     def _current_token(self) -> str:
         with self._lock:
             if self._token is None:
-                self._token = self._login()
+                pool = _SCOPE.pool
+                self._token = self._login() if pool is None else pool.token(self)
             return self._token
 
     def _invalidate(self, token: str | None) -> None:
         with self._lock:
             if token is not None and self._token == token:
                 self._token = None
+        pool = _SCOPE.pool
+        if pool is not None and token is not None:
+            pool.forget(self.session_key, token)
 
     def _login(self) -> str:
         settings = self.settings

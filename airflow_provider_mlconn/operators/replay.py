@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, Param
 
+from airflow_provider_mlconn.hooks.jde_ais import shared_sessions
 from airflow_provider_mlconn.operators.common import (
     OneLineFailures,
     actor,
@@ -95,9 +96,10 @@ class ReplayRecordsOperator(OneLineFailures, BaseOperator):
         flow = get_flow(request.flow)
         store = store_from_airflow()
         ids = engine.select_replay(flow, store, request)
-        manifest = engine.replay(
-            flow, store, ids, actor(context), use_stored_source=request.use_stored_source
-        )
+        with shared_sessions():  # one AIS session for the replay's calls
+            manifest = engine.replay(
+                flow, store, ids, actor(context), use_stored_source=request.use_stored_source
+            )
         self.log.info(
             "replayed %d records of %s: mapping %s, loads %s",
             manifest.selected,

@@ -30,6 +30,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, TriggerRule
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
+from airflow_provider_mlconn.hooks.jde_ais import shared_sessions
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.hubspot.webhooks import (
     EVENT_SOURCE,
@@ -328,15 +329,17 @@ class LoadOperator(_FlowOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         info = run_info(context)
         store = store_from_airflow()
-        manifest = engine.load_batch(
-            self.flow,
-            store,
-            run_key=info.ref(self.flow).run_key,
-            entity_name=self.entity,
-            batch=int(self.batch),
-            actor=actor(context),
-            progress=self.recorder,
-        )
+        # One AIS session for the task's calls (each opens its hook), logged out when it ends.
+        with shared_sessions():
+            manifest = engine.load_batch(
+                self.flow,
+                store,
+                run_key=info.ref(self.flow).run_key,
+                entity_name=self.entity,
+                batch=int(self.batch),
+                actor=actor(context),
+                progress=self.recorder,
+            )
         # The batch's own counts leave out what map rejected: the line says what the run holds back.
         counts = store.runs.status_counts(manifest.run_key, entity=self.entity)
         self.log.info(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
+from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, shared_sessions
 from airflow_provider_mlconn.http import AuthenticationError
 from airflow_provider_mlconn.jde import query as q
 from airflow_provider_mlconn.jde.connection import JdeAisSettings
@@ -114,6 +114,32 @@ def test_closing_the_hook_logs_out(jde_sandbox: Start, jde_hook: MakeHook) -> No
         assert hook.count("F0006") == 6
     stats = sandbox.stats()
     assert stats["logouts"] == 1 and stats["sessions_active"] == 0
+
+
+def test_hooks_within_shared_sessions_log_in_once_and_out_once_when_the_scope_ends(
+    jde_sandbox: Start, jde_hook: MakeHook
+) -> None:
+    """A load task opens a hook per call of 20 documents: within ``shared_sessions()`` they share one
+    AIS session, re-login together after a 444, and the scope logs it out; outside, each logs in."""
+    sandbox = jde_sandbox()
+    with shared_sessions():
+        for _ in range(5):
+            with jde_hook(sandbox) as hook:
+                assert hook.count("F0006") == 6
+        assert sandbox.stats()["logins"] == 1
+        assert sandbox.stats()["logouts"] == 0, "closing a hook leaves the shared session open"
+        sandbox.control("POST", "sessions/expire")
+        for _ in range(3):
+            with jde_hook(sandbox) as hook:
+                assert hook.count("F0006") == 6
+        assert sandbox.stats()["logins"] == 2, "one login after the 444, shared by the hooks after it"
+    stats = sandbox.stats()
+    assert stats["logouts"] == 1 and stats["sessions_active"] == 0
+    with jde_hook(sandbox) as hook:
+        hook.count("F0006")
+    with jde_hook(sandbox) as hook:
+        hook.count("F0006")
+    assert sandbox.stats()["logins"] == 4, "outside the scope each hook has its own session"
 
 
 def test_changed_since_finds_exactly_what_a_person_edited_in_the_window(
