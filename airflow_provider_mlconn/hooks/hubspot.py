@@ -83,8 +83,10 @@ class HubSpotSettings:
     timeout: float
     #: How far behind now a search window must end; None: the hook's own default (60 s).
     search_lag_seconds: float | None = None
-    #: Who shares the rate budget: ``machine`` (every process of this machine) or ``process``.
+    #: Who shares the rate budget: ``machine`` (every process of this machine), ``process``, or
+    #: ``redis`` (every machine reaching the Redis of connection ``rate_budget_redis_conn_id``).
     rate_budget: str = conn_spec.DEFAULT_RATE_BUDGET
+    rate_budget_redis_conn_id: str = conn_spec.DEFAULT_REDIS_CONN_ID
 
     def __repr__(self) -> str:
         return f"HubSpotSettings(base_url={self.base_url!r}, rate_limit_per_10s={self.rate_limit_per_10s})"
@@ -188,6 +190,9 @@ class HubSpotHook(BaseHook):
             if extra.get("search_lag_seconds") in (None, "")
             else float(extra["search_lag_seconds"]),
             rate_budget=_rate_budget(extra.get("rate_budget"), self.hubspot_conn_id),
+            rate_budget_redis_conn_id=str(
+                extra.get("rate_budget_redis_conn_id") or conn_spec.DEFAULT_REDIS_CONN_ID
+            ).strip(),
         )
 
     @cached_property
@@ -205,13 +210,16 @@ class HubSpotHook(BaseHook):
     @cached_property
     def throttles(self) -> PortalThrottles:
         """This portal's throttles, shared with every other hook on the same portal and token: of this
-        machine (``rate_budget`` ``machine``, the default) or of this process (``process``)."""
+        machine (``rate_budget`` ``machine``, the default), of every machine reaching one Redis
+        (``redis``) or of this process (``process``)."""
+        settings = self.settings
         return throttles_for(
-            self.settings.base_url,
-            self.settings.token,
-            per_10s=self.settings.rate_limit_per_10s,
+            settings.base_url,
+            settings.token,
+            per_10s=settings.rate_limit_per_10s,
             search_per_s=self.search_rate_limit_per_s,
-            budget=self.settings.rate_budget,
+            budget=settings.rate_budget,
+            redis_conn_id=settings.rate_budget_redis_conn_id,
         )
 
     def get_conn(self) -> requests.Session:

@@ -13,9 +13,11 @@ DEFAULT_CONN_ID = "hubspot_default"
 DEFAULT_HOST = "https://api.hubapi.com"
 DEFAULT_RATE_LIMIT_PER_10S = 190
 DEFAULT_TIMEOUT_S = 30.0
-# Who shares one rate budget: every process of the machine, or each process on its own.
-RATE_BUDGETS = ("machine", "process")
+# Who shares one rate budget: every process of the machine, each process on its own, or every
+# machine that reaches one Redis (a Celery deployment's broker).
+RATE_BUDGETS = ("machine", "process", "redis")
 DEFAULT_RATE_BUDGET = "machine"
+DEFAULT_REDIS_CONN_ID = "redis_default"
 
 # Extra fields (stored in the connection's extra JSON under these names).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -30,7 +32,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["string", "null"], "default": DEFAULT_RATE_BUDGET},
         "description": "machine: every task process on this machine counts against one budget (a file under "
         "the temporary directory), so load tasks running side by side stay under the limit together; "
-        "process: each process keeps its own count and learns of the others from HubSpot's headers.",
+        "redis: every machine that reaches the Redis of the connection below counts against one budget "
+        "(Celery workers on several machines); process: each process keeps its own count and learns of "
+        "the others from HubSpot's headers.",
+    },
+    "rate_budget_redis_conn_id": {
+        "label": "Redis connection of the budget",
+        "schema": {"type": ["string", "null"], "default": DEFAULT_REDIS_CONN_ID},
+        "description": "With rate budget redis: the Airflow connection (type redis: host, port, password, "
+        'extra {"db": 0}) whose Redis keeps the shared budget.',
     },
     "verify_ssl": {
         "label": "Verify SSL",

@@ -21,21 +21,26 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
+import zlib
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mlconn.hubspot.connection import RATE_BUDGETS
+from airflow_provider_mlconn.http import TransientApiError
+from airflow_provider_mlconn.hubspot.connection import DEFAULT_REDIS_CONN_ID, RATE_BUDGETS
 
 log = logging.getLogger(__name__)
 
 # How a connection shares its budget (connection extra ``rate_budget``, hubspot/connection.py).
-BUDGET_MACHINE, BUDGET_PROCESS = RATE_BUDGETS
+BUDGET_MACHINE, BUDGET_PROCESS, BUDGET_REDIS = RATE_BUDGETS
+# A request in flight in the Redis ledger is owned by host (CRC-32 of its name) and process id.
+PID_BITS = 22
 
 # A request of another process still "in flight" after this long is taken for lost with its process
 # (killed between sending and recording the answer); it frees its slot then, or at once when that
@@ -201,6 +206,10 @@ class RollingWindowThrottle:
         self._seen_window_s = window_s
         self.waited_s = 0.0
 
+    def _owner(self) -> int:
+        """Who a request in flight belongs to, as the ledger names it: this process."""
+        return os.getpid()
+
     @contextmanager
     def _open(self) -> Iterator[_Ledger]:
         """The ledger, for the caller alone while the block runs (the caller holds ``_cond``)."""
@@ -235,7 +244,7 @@ class RollingWindowThrottle:
         would otherwise each read the file whenever a slot frees up.
         """
         started = self._clock()
-        pid = os.getpid()
+        owner = self._owner()
         with self._cond:
             while self._first_in_line:
                 self._cond.wait()
@@ -244,7 +253,7 @@ class RollingWindowThrottle:
                 while True:
                     with self._ledger_held() as ledger:
                         now = self._clock()
-                        wait = ledger.take(now, ledger.limit(self.configured_limit), pid)
+                        wait = ledger.take(now, ledger.limit(self.configured_limit), owner)
                     if wait is None:
                         self.waited_s += now - started
                         return now
@@ -256,7 +265,7 @@ class RollingWindowThrottle:
     def release(self) -> None:
         """The response came back (or the request failed): the slot now ages out one window from now."""
         with self._cond, self._ledger_held() as ledger:
-            ledger.finish(self._clock(), os.getpid())
+            ledger.finish(self._clock(), self._owner())
             self._cond.notify_all()
 
     @contextmanager
@@ -347,28 +356,141 @@ class MachineWindowThrottle(RollingWindowThrottle):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    @staticmethod
-    def _forget_lost(ledger: _Ledger, now: float) -> None:
-        me = os.getpid()
-        alive: dict[int, bool] = {}
-
-        def kept(pid: int, sent_at: float) -> bool:
-            if pid == me:
-                return True
-            if sent_at < now - STALE_IN_FLIGHT_S or sent_at > now + ledger.window_s:
-                return False  # lost, or written before the clock was set back
-            if pid not in alive:
-                alive[pid] = _process_exists(pid)
-            return alive[pid]
-
-        ledger.in_flight = [(pid, at) for pid, at in ledger.in_flight if kept(pid, at)]
-        if ledger.done and ledger.done[-1] > now + ledger.window_s:  # the clock was set back
-            ledger.done = [at for at in ledger.done if at <= now]
+    def _forget_lost(self, ledger: _Ledger, now: float) -> None:
+        _forget_lost(ledger, now, self._owner(), _process_exists)
 
     def _longest_wait(self, wait: float) -> float | None:
         # Slots free up by time (an answer holds its slot a window long), so a known wait is exact;
         # when every slot is in flight, only an answer (maybe another process's) starts that clock.
         return HOST_POLL_S if wait == float("inf") else wait
+
+
+def _forget_lost(ledger: _Ledger, now: float, me: int, alive: Callable[[int], bool | None]) -> None:
+    """Free the slots of requests whose sender is gone: ``alive(owner)`` says whether it still runs
+    (None: cannot tell from here); any other owner's request older than ``STALE_IN_FLIGHT_S``."""
+    seen: dict[int, bool | None] = {}
+
+    def kept(owner: int, sent_at: float) -> bool:
+        if owner == me:
+            return True
+        if sent_at < now - STALE_IN_FLIGHT_S or sent_at > now + ledger.window_s:
+            return False  # lost, or written before the clock was set back
+        if owner not in seen:
+            seen[owner] = alive(owner)
+        return seen[owner] is not False
+
+    ledger.in_flight = [(owner, at) for owner, at in ledger.in_flight if kept(owner, at)]
+    if ledger.done and ledger.done[-1] > now + ledger.window_s:  # the clock was set back
+        ledger.done = [at for at in ledger.done if at <= now]
+
+
+class BudgetUnreachableError(TransientApiError):
+    """The shared rate budget (Redis) did not answer: no request was sent, so it may be retried."""
+
+
+class RedisWindowThrottle(RollingWindowThrottle):
+    """The same budget shared by every machine that reaches one Redis (rate budget ``redis``): the
+    ledger is one Redis value, read and written under a Redis lock.
+
+    Times are wall-clock (``time.time``): the machines' clocks must agree (NTP) to within a fraction
+    of the window. A request in flight is owned by (host, process): one of this host whose process is
+    gone frees its slot at once, one of another host after ``STALE_IN_FLIGHT_S``. Redis unreachable
+    when a slot is wanted is a ``BudgetUnreachableError`` (transient: nothing was sent); when a request
+    that was sent gives its slot back, only a warning (repeating the request would send it twice),
+    and the slot ages out as stale.
+    """
+
+    LOCK_TIMEOUT_S = 5.0
+    KEY_TTL_S = 86_400
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        client: Any,
+        key: str,
+        where: str,
+        name: str = "",
+        clock: Callable[[], float] = time.time,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(limit, window_s, name=name, clock=clock)
+        self.client = client
+        self.key = key
+        self.where = where
+        self._host = zlib.crc32((host or socket.gethostname()).encode())
+
+    def _owner(self) -> int:
+        return (self._host << PID_BITS) | os.getpid()
+
+    def _alive(self, owner: int) -> bool | None:
+        if owner >> PID_BITS != self._host:
+            return None  # another machine's process: only its age tells
+        return _process_exists(owner & ((1 << PID_BITS) - 1))
+
+    @contextmanager
+    def _open(self) -> Iterator[_Ledger]:
+        from redis.exceptions import LockError, RedisError
+
+        lock = self.client.lock(
+            f"{self.key}:lock", timeout=self.LOCK_TIMEOUT_S, blocking_timeout=self.LOCK_TIMEOUT_S, sleep=0.002
+        )
+        try:
+            if not lock.acquire():
+                raise BudgetUnreachableError(
+                    f"the rate budget in Redis ({self.where}) stayed locked for {self.LOCK_TIMEOUT_S:.0f} s",
+                    system="HubSpot",
+                )
+            raw = self.client.get(self.key) or b""
+        except RedisError as error:
+            raise BudgetUnreachableError(
+                f"the rate budget in Redis ({self.where}) could not be read: {error}", system="HubSpot"
+            ) from None
+        try:
+            try:
+                ledger = _Ledger.load(raw, self._initial_window_s)
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning(
+                    "HubSpot rate ledger %s in Redis was unreadable (%s); it starts empty", self.key, error
+                )
+                ledger = _Ledger(self._initial_window_s)
+            now = self._clock()
+            _forget_lost(ledger, now, self._owner(), self._alive)
+            yield ledger
+            try:
+                self.client.set(self.key, ledger.dump(self._clock()), ex=self.KEY_TTL_S)
+            except RedisError as error:
+                raise BudgetUnreachableError(
+                    f"the rate budget in Redis ({self.where}) could not be written: {error}", system="HubSpot"
+                ) from None
+        finally:
+            try:
+                lock.release()
+            except (LockError, RedisError) as error:
+                log.warning("HubSpot rate ledger lock %s: %s", self.key, error)
+
+    def _longest_wait(self, wait: float) -> float | None:
+        return HOST_POLL_S if wait == float("inf") else wait
+
+    def release(self) -> None:
+        try:
+            super().release()
+        except BudgetUnreachableError as error:
+            log.warning("%s; the slot ages out in %.0f s", error, STALE_IN_FLIGHT_S)
+
+    def observe(self, headers: Mapping[str, str], sent_at: float) -> None:
+        try:
+            super().observe(headers, sent_at)
+        except BudgetUnreachableError as error:
+            log.warning("%s; the rate-limit headers were not recorded", error)
+
+    def pause(self, seconds: float) -> None:
+        try:
+            super().pause(seconds)
+        except BudgetUnreachableError as error:
+            log.warning("%s; this process pauses alone", error)
+            time.sleep(min(seconds, 10.0))
 
 
 # A ledger nobody wrote for this long belongs to a portal or sandbox no longer used.
@@ -414,6 +536,20 @@ class PortalThrottles:
         )
 
     @classmethod
+    def in_redis(
+        cls, client: Any, where: str, key: str, *, per_10s: int, search_per_s: int
+    ) -> PortalThrottles:
+        prefix = f"mlconn:rate-budget:hubspot-{key[:32]}"
+        return cls(
+            RedisWindowThrottle(
+                per_10s, 10.0, client=client, key=f"{prefix}-general", where=where, name="general"
+            ),
+            RedisWindowThrottle(
+                search_per_s, 1.0, client=client, key=f"{prefix}-search", where=where, name="search"
+            ),
+        )
+
+    @classmethod
     def on_machine(cls, directory: Path, key: str, *, per_10s: int, search_per_s: int) -> PortalThrottles:
         return cls(
             MachineWindowThrottle(
@@ -442,25 +578,62 @@ def throttles_for(
     search_per_s: int,
     budget: str = BUDGET_PROCESS,
     budget_dir: Path | None = None,
+    redis_conn_id: str = DEFAULT_REDIS_CONN_ID,
 ) -> PortalThrottles:
     """The throttles of one portal (keyed by host and a hash of the token, never the token).
 
     ``budget`` ``process`` shares them between the threads and hooks of this process; ``machine`` between
     every process of the machine, through ledger files in ``budget_dir`` (default
-    ``default_budget_dir()``). The first caller's limits win; later callers with other limits share the
-    same budget.
+    ``default_budget_dir()``); ``redis`` between every machine reaching the Redis of the Airflow
+    connection ``redis_conn_id``. The first caller's limits win; later callers with other limits share
+    the same budget.
     """
     if budget not in RATE_BUDGETS:
         raise ValueError(f"rate_budget must be one of {', '.join(RATE_BUDGETS)}, got {budget!r}")
     key = hashlib.sha256(f"{base_url.rstrip('/')}\0{token}".encode()).hexdigest()
     directory = (budget_dir or default_budget_dir()) if budget == BUDGET_MACHINE else None
-    registry_key = (key, budget, str(directory or ""))
+    where = redis_conn_id if budget == BUDGET_REDIS else str(directory or "")
+    registry_key = (key, budget, where)
     with _registry_lock:
         found = _registry.get(registry_key)
         if found is None:
-            if directory is None:
+            if budget == BUDGET_REDIS:
+                client, shown = redis_client(redis_conn_id)
+                found = PortalThrottles.in_redis(
+                    client, shown, key, per_10s=per_10s, search_per_s=search_per_s
+                )
+            elif directory is None:
                 found = PortalThrottles.in_process(per_10s=per_10s, search_per_s=search_per_s)
             else:
                 found = PortalThrottles.on_machine(directory, key, per_10s=per_10s, search_per_s=search_per_s)
             _registry[registry_key] = found
         return found
+
+
+def redis_client(conn_id: str) -> tuple[Any, str]:
+    """A Redis client for the Airflow connection ``conn_id`` (type redis: host, port, login, password,
+    extra ``db`` and ``ssl``) and how to name it in messages (never with the password)."""
+    try:
+        import redis
+    except ImportError:
+        raise ValueError(
+            "rate_budget redis needs the redis package: install airflow-provider-mlconn[celery]"
+        ) from None
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    extra = connection.extra_dejson or {}
+    host = connection.host or "127.0.0.1"
+    port = int(connection.port or 6379)
+    db = int(extra.get("db") or 0)
+    client = redis.Redis(
+        host=host,
+        port=port,
+        db=db,
+        username=connection.login or None,
+        password=connection.password or None,
+        ssl=str(extra.get("ssl", "")).lower() in ("true", "1", "yes"),
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+    return client, f"connection {conn_id!r}, {host}:{port}/{db}"

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from airflow_provider_mlconn.hubspot.objects import CONTACT_TO_COMPANY_PRIMARY
@@ -210,12 +211,16 @@ def stack(
 ) -> Iterator[CeleryStack]:
     """The compose file's Airflow services as processes, but no worker yet; all stopped afterwards."""
     broker = f"{redis_url.rsplit('/', 1)[0]}/{REDIS_DB}"
+    connections = stack_connections(sandboxes)
+    # As the compose file has it: the workers share HubSpot's rate budget through the broker's Redis.
+    connections["hubspot_default"]["extra"]["rate_budget"] = "redis"
     stack = CeleryStack(
         root=tmp_path_factory.mktemp("celery-stack"),
         postgres_url=postgres_url,
         redis_url=broker,
         connections={
-            **connection_environment(stack_connections(sandboxes)),
+            **connection_environment(connections),
+            "AIRFLOW_CONN_REDIS_DEFAULT": broker,
             "AIRFLOW_CONN_MLCONN_STORE": "",  # set below, once the store's URL is known
         },
         dags=[REPO_ROOT / "dags" / f"{DAG_ID}.py"],
@@ -348,6 +353,8 @@ def test_two_celery_workers_load_side_by_side_and_leave_what_dag_test_leaves(
     FIGURES["two workers: run wall s"] = round(two["wall_s"], 1)
     FIGURES["two workers: load phase s"] = load_phase_s(two)
     assert_same_as_dag_test(sandboxes, reference)
+    budget = redis.Redis.from_url(stack.redis_url).keys("mlconn:rate-budget:hubspot-*")
+    assert budget, "the workers drew on HubSpot's rate budget in the broker's Redis (rate_budget redis)"
 
     by_worker: dict[str, int] = {}
     for ti in loads(two):

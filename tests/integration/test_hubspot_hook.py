@@ -370,7 +370,9 @@ def test_the_rate_budget_is_the_machines_unless_the_connection_says_process(
     assert isinstance(hubspot_hook(sandbox).throttles.general, MachineWindowThrottle)
     alone = hubspot_hook(sandbox, token="pat-alone", extra={"rate_budget": "process"}).throttles
     assert not isinstance(alone.general, MachineWindowThrottle)
-    with pytest.raises(ValueError, match=r"extra rate_budget must be one of machine, process, got 'cluster'"):
+    with pytest.raises(
+        ValueError, match=r"extra rate_budget must be one of machine, process, redis, got .cluster."
+    ):
         _ = hubspot_hook(sandbox, extra={"rate_budget": "cluster"}).settings
 
 

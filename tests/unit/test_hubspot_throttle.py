@@ -242,5 +242,5 @@ def test_the_host_registry_keeps_ledgers_apart_by_portal_and_token_and_never_nam
     other.search.acquire()
     names = sorted(path.name for path in tmp_path.iterdir())
     assert len(names) == 2 and not any("secret" in name for name in names)
-    with pytest.raises(ValueError, match="rate_budget must be one of machine, process"):
+    with pytest.raises(ValueError, match="rate_budget must be one of machine, process, redis"):
         throttles_for("http://h:2", "pat-secret-c", per_10s=10, search_per_s=2, budget="cluster")
