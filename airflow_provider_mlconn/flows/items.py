@@ -225,6 +225,37 @@ def _read_items(hook: JdeAisHook, numbers: list[int], settings: ItemSettings) ->
             log.warning("item %s has no 2nd item number (LITM); not synced", row["ITM"])
 
 
+def refresh_products(keys: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
+    """The ``refresh`` of ``product``: the items behind these 2nd item numbers (LITM) read again
+    whole, as the extract stages them (a replay, a repair queued by the reconciliation); None for
+    an item JDE no longer has."""
+    settings = read_settings(fresh=True)
+    staged: dict[str, Mapping[str, Any]] = {}
+    with JdeAisHook(settings.jde_conn_id) as hook:
+        as_of = datetime.now(hook.server_zone).date().isoformat()
+        numbers = sorted(
+            {
+                int(row["ITM"])
+                for chunk in _chunks_of(sorted(set(keys)), settings.chunk_size)
+                for row in hook.iter_rows(
+                    "F4101",
+                    query=q.in_list("F4101.LITM", chunk),
+                    columns=["ITM"],
+                    page_size=settings.page_size,
+                )
+            }
+        )
+        for chunk_of_numbers in _chunks(numbers, settings.chunk_size):
+            for snapshot in _read_items(hook, chunk_of_numbers, settings):
+                staged[snapshot["F4101"]["LITM"].strip()] = {**snapshot, "as_of": as_of}
+    return {key: staged.get(key) for key in keys}
+
+
+def _chunks_of(values: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
 def _later(current: JdeTimestamp | None, stamp: JdeTimestamp | None) -> JdeTimestamp | None:
     if stamp is None:
         return current
@@ -332,8 +363,23 @@ def load_products(records: Sequence[LoadRecord]) -> Mapping[str, LoadOutcome]:
                 ObjectType.PRODUCTS,
                 {remote_id: by_key[key].payload["properties"] for remote_id, key in known.items()},
             )
+            lost = {}
             for remote_id, key in known.items():
-                results[key] = hubspot_load_outcome(updated[remote_id], what="this product")
+                outcome = updated[remote_id]
+                if outcome.error is not None and (
+                    outcome.error.status == 404 or outcome.error.category == "OBJECT_NOT_FOUND"
+                ):
+                    lost[key] = by_key[key].payload["properties"]  # deleted in HubSpot: made again
+                else:
+                    results[key] = hubspot_load_outcome(outcome, what="this product")
+            if lost:
+                upserted = hook.upsert_records(ObjectType.PRODUCTS, lost, id_property="jde_item_number")
+                results.update(
+                    {
+                        key: hubspot_load_outcome(outcome, what="this product")
+                        for key, outcome in upserted.items()
+                    }
+                )
     if settings.owners.hubspot:
         return results
     read_back = {"action": "update", "inputs": {}}
@@ -523,6 +569,7 @@ PRODUCT = Entity(
     map=map_product,
     load=load_products,
     delete=mark_products_deleted,
+    refresh=refresh_products,
     asset_uri=PRODUCTS_ASSET,
     call_batch_size=500,
     task_batch_size=5000,

@@ -5,7 +5,7 @@ is missing on either side, doubled, or drifted (see ``airflow_provider_mlconn/re
 report goes to the task log (a summary table, values masked), to the store (``mlconn reconcile
 report`` prints the latest), and to the asset event ``mlconn://reconcile`` (counts only, for
 alerts). With ``repair``, the drifted and missing records a flow's next run mends (customers, option
-lists, invoice statuses, company balances) are queued for that run, which reads them again and
+lists, products, invoice statuses, company balances) are queued for that run, which reads them again and
 writes them; nothing is written to JDE or HubSpot here.
 """
 
@@ -42,6 +42,7 @@ _REPAIRABLE = {
     ("ar_status", "company_balance"),
     ("gl_accounts", "gl_account_options"),
     ("gl_accounts", "business_unit_options"),
+    ("items", "product"),
 }
 _OPTION_LISTS = {"gl_account_options": "jde_gl_account", "business_unit_options": "jde_business_unit"}
 _NOT_REPAIRABLE = {
@@ -131,10 +132,6 @@ def queue_repairs(store: Store, findings: Sequence[Finding]) -> tuple[list[Findi
             note = f"queued for the next run of the {finding.flow} flow"
         elif _repairable(finding):
             note = "not queued: the flow never wrote it (run the flow with address_numbers)"
-        elif finding.flow == "items" and finding.kind is Kind.DRIFT:
-            note = "not queued: a person's edit of a field JDE owns stays until the item changes in JDE (F15)"
-        elif finding.flow == "items" and finding.kind is Kind.MISSING_IN_HUBSPOT:
-            note = "not queued: products have no repair yet (save the item in JDE to write it again)"
         elif (
             finding.flow == "ar_status"
             and finding.kind is Kind.MISSING_IN_HUBSPOT
@@ -226,9 +223,10 @@ def reconcile_params() -> dict[str, Param]:
             False,
             type="boolean",
             title="Repair",
-            description="Queue the drifted and missing companies, contacts, associations and option "
-            "lists, and drifted invoice statuses and company balances, for their flow's next run "
-            "(which reads them again and writes them). Nothing is written to JDE or HubSpot by this DAG.",
+            description="Queue the drifted and missing companies, contacts, associations, option "
+            "lists and products, and drifted invoice statuses and company balances, for their flow's "
+            "next run (which reads them again and writes them). Nothing is written to JDE or HubSpot "
+            "by this DAG.",
         ),
     }
 

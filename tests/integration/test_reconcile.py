@@ -273,7 +273,7 @@ def test_gl_account_options_edited_in_hubspot_are_found_and_the_next_gl_run_mend
     forget_flow_variables()
 
 
-def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else(
+def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else_and_repaired(
     customer_sandboxes, airflow_store, airflow_db, capsys
 ):
     from airflow.models import Variable
@@ -299,8 +299,19 @@ def test_products_edited_or_archived_in_hubspot_are_found_and_nothing_else(
         ("items", "product", renamed["properties"]["jde_item_number"], "drift", "name"),
         ("items", "product", archived["properties"]["jde_item_number"], "missing_in_hubspot", None),
     }
-    assert summary["repair"]["queued"] == {}, "products are not repaired by a run"
-    assert all(f["repair"].startswith("not queued") for f in report["findings"])
+    assert summary["repair"]["queued"] == {"product": 2}
+    assert all(f["repair"].startswith("queued") for f in report["findings"])
+    # The next run of the items flow reads both items again: JDE's name wins over the edit (as the
+    # next change of the item in JDE would, F17), and the archived product is made again.
+    run(ITEMS_DAG)
+    summary = reconcile(flows=["items"])
+    assert summary["differences"] == 0, latest_report(capsys)["findings"]
+    again = [
+        p
+        for p in sandboxes.hubspot_objects("products", ["jde_item_number"])
+        if p["properties"].get("jde_item_number") == archived["properties"]["jde_item_number"]
+    ]
+    assert len(again) == 1 and again[0]["id"] != archived["id"]
     for name in ITEM_VARIABLES:
         Variable.delete(name)
 
@@ -311,8 +322,9 @@ def test_the_ar_status_flow_in_step_then_each_edit_in_hubspot_found_and_statuses
     """An invoice issued in HubSpot, posted, part paid in JDE; an invoice keyed in JDE with two lines
     and tax; the seeded ledger: after the A/R run nothing differs. Then a person edits HubSpot: a pay
     status, a company's balance, a JDE invoice's title, a line's name, an invoice's company
-    association removed, an invoice deleted. Each is found once; repair queues the status and the
-    balance, and the A/R flow's next run mends them; the rest is a person's to correct."""
+    association removed, an invoice voided; accounting keys one more invoice in JDE. Each is found
+    once; repair queues the status and the balance, and the A/R flow's next run mends them and
+    creates the new invoice; the rest is a person's to correct in HubSpot."""
     from airflow.models import Variable
 
     forget_ar_variables()
