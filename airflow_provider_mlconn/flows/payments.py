@@ -47,7 +47,7 @@ from airflow_provider_mlconn.jde.models import (
     ReceiptDetailRow,
     ReceiptHeaderRow,
 )
-from airflow_provider_mlconn.mapping.invoices import currency_decimals
+from airflow_provider_mlconn.mapping.invoices import currency_decimals, hubspot_day
 from airflow_provider_mlconn.sync.flow import (
     Absent,
     ConfirmOutcome,
@@ -271,16 +271,6 @@ def _number(properties: Mapping[str, Any], name: str) -> Decimal:
         raise ValueError(f"{name} is {value!r}, not a number") from None
 
 
-def _day(value: Any) -> date | None:
-    if value in (None, ""):
-        return None
-    text = str(value)
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc).date()
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
-
-
 def receipt_of(source: Mapping[str, Any]) -> dict[str, Any] | Rejection:
     """The JDE receipt of a HubSpot payment, or why it cannot be posted as it is."""
     payment = source["payment"]
@@ -300,7 +290,7 @@ def receipt_of(source: Mapping[str, Any]) -> dict[str, Any] | Rejection:
         return Rejection(
             f"payment {payment['id']}: {amount} has more decimals than {currency} has ({places})"
         )
-    received = _day(properties.get("hs_initiated_date"))
+    received = hubspot_day(properties.get("hs_initiated_date"))
     if received is None:
         return Rejection(f"payment {payment['id']} has no payment date (hs_initiated_date)")
     invoices = source.get("invoices") or []

@@ -61,7 +61,7 @@ def _number(properties: Mapping[str, Any], name: str, default: str = "0") -> Dec
         raise ValueError(f"{name} is {value!r}, not a number") from None
 
 
-def _day(value: Any) -> date | None:
+def hubspot_day(value: Any) -> date | None:
     """A HubSpot date or datetime (ISO text or epoch milliseconds) as the UTC calendar day."""
     if value in (None, ""):
         return None
@@ -225,8 +225,10 @@ def invoice_document(source: Mapping[str, Any], rules: PostingRules) -> dict[str
     company_properties = company["properties"]
     customer_text = str(company_properties.get("jde_address_number") or "").strip()
     purchase_order = str(properties.get("hs_purchase_order_number") or "").strip()
-    invoice_day = _day(properties.get("hs_invoice_date")) or _day(properties.get("hs_createdate"))
-    due_day = _day(properties.get("hs_due_date"))
+    invoice_day = hubspot_day(properties.get("hs_invoice_date")) or hubspot_day(
+        properties.get("hs_createdate")
+    )
+    due_day = hubspot_day(properties.get("hs_due_date"))
     return {
         "reference": number,
         "customer": int(customer_text) if customer_text.isdigit() else None,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_mlconn.flows import ar_status as flow
@@ -35,6 +34,7 @@ from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.mapping.ar_status import document_key
+from airflow_provider_mlconn.mapping.invoices import hubspot_day
 from airflow_provider_mlconn.reconcile.money import POSTED
 from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, normalized
 from airflow_provider_mlconn.rejection import Rejection
@@ -79,16 +79,11 @@ _DAYS = frozenset(
 
 
 def _day(value: Any) -> str:
-    if value in (None, ""):
-        return ""
-    text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc).date().isoformat()
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        day = hubspot_day(value)
     except ValueError:
-        return text
-    return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date().isoformat()
+        return str(value).strip()  # not a date: compared as it is
+    return "" if day is None else day.isoformat()
 
 
 def compared(name: str, value: Any) -> str:
@@ -111,22 +106,20 @@ class _HubSpotSide:
         self.keyed: dict[str, list[HubSpotRecord]] = defaultdict(list)
         #: document key -> the HubSpot invoice the invoices flow posted it from
         self.posted: dict[str, HubSpotRecord] = {}
-        self.invoices = 0
         for record in hook.iter_records(
             ObjectType.INVOICES, properties=INVOICE_READ, associations=[ObjectType.COMPANIES]
         ):
-            self.invoices += 1
             properties = record.properties
             key = (properties.get("jde_document_key") or "").strip()
             if key:
                 self.keyed[key].append(record)
-            elif (properties.get("jde_sync_status") or "") in POSTED and properties.get(
-                "jde_document_number"
-            ):
+            elif (properties.get("jde_sync_status") or "") in POSTED and (
+                number := str(properties.get("jde_document_number") or "").strip()
+            ).isdigit():
                 posted = document_key(
                     str(properties.get("jde_document_company") or ""),
                     str(properties.get("jde_document_type") or ""),
-                    int(str(properties["jde_document_number"])),
+                    int(number),
                 )
                 self.posted[posted] = record
 
