@@ -5,7 +5,7 @@
     mlconn audit failures --run RUN_KEY [--status failed|rejected|waiting ...] [--json]
     mlconn audit changes --run RUN_KEY [--entity E] [--key K] [--limit N] [--json]
     mlconn audit record --flow F --entity E --key K [--json]
-    mlconn reconcile report [--run RUN_KEY] [--rows N] [--json]
+    mlconn reconcile report [--run RUN_KEY] [--rows N] [--json | --html]
     mlconn store prune [--older-than-days N] [--dry-run]
     mlconn webhooks stats [--hours N] [--json]
     mlconn pools ensure
@@ -13,7 +13,8 @@
 A run key is ``<dag_id>/<run_id>``. ``mlconn report`` prints the run report as the run's
 ``commit_watermark`` task logs it (personal data masked); ``mlconn audit`` shows values whole.
 ``mlconn reconcile report`` prints the latest ``mlconn_reconcile`` report as its task logs it;
-``--json`` gives the whole report, every value unmasked.
+``--json`` gives the whole report, every value unmasked; ``--html`` one HTML page with every
+difference, masked as in the log (``> report.html`` to share it).
 
 The store is the one the DAGs use (the ``mlconn_store`` connection, else SQLite under
 ``$AIRFLOW_HOME/mlconn/``; ``--store-url`` overrides the URL). Payloads and errors are shown
@@ -106,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile_report.add_argument(
         "--rows", type=int, default=50, help="differences named one by one (default: %(default)s)"
     )
-    reconcile_report.add_argument("--json", action="store_true", help="the whole report as JSON, unmasked")
+    shape = reconcile_report.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="the whole report as JSON, unmasked")
+    shape.add_argument(
+        "--html", action="store_true", help="one HTML page with every difference, personal values masked"
+    )
 
     store_commands = commands.add_parser("store", help="maintain the store").add_subparsers(
         dest="store_command", required=True
@@ -230,7 +235,7 @@ def _report(store: Store, args: argparse.Namespace) -> int:
 
 
 def _reconcile_report(store: Store, args: argparse.Namespace) -> int:
-    from airflow_provider_mlconn.reconcile.report import ReconcileReport, render_text
+    from airflow_provider_mlconn.reconcile.report import ReconcileReport, render_html, render_text
 
     stored = store.reconcile_reports.latest(args.run_key)
     if stored is None:
@@ -239,6 +244,8 @@ def _reconcile_report(store: Store, args: argparse.Namespace) -> int:
         return 1
     if args.json:
         _print_json(stored.report)
+    elif args.html:
+        sys.stdout.write(render_html(ReconcileReport.model_validate(stored.report)))
     else:
         print(render_text(ReconcileReport.model_validate(stored.report), rows=args.rows))
     return 0

@@ -187,6 +187,81 @@ def render_text(report: ReconcileReport, *, rows: int = LOG_ROWS) -> str:
     return "\n".join(lines)
 
 
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#1b1b1b}"
+    "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;"
+    "text-align:left;vertical-align:top}th{background:#f3f3f3}td.n{text-align:right}"
+    ".ok{color:#1a7f37}.diff{color:#b42318}"
+)
+
+
+def render_html(report: ReconcileReport) -> str:
+    """The report as one self-contained HTML page: the summary table and every finding, personal
+    values masked as in the log (``--json`` has them whole); every value escaped."""
+    from html import escape
+
+    def cell(value: Any, numeric: bool = False) -> str:
+        return f'<td class="n">{escape(str(value))}</td>' if numeric else f"<td>{escape(str(value))}</td>"
+
+    verdict = (
+        '<p class="ok">In step: no difference.</p>'
+        if not report.differences
+        else f'<p class="diff">{report.differences} difference(s).</p>'
+    )
+    calls = ", ".join(f"{system} {count}" for system, count in sorted(report.calls.items()))
+    rows = []
+    for tally in report.tallies:
+        d = tally.differences
+        numbers = [
+            tally.jde,
+            tally.hubspot,
+            tally.matched,
+            tally.not_sent,
+            *(d.get(k.value, 0) for k in Kind),
+        ]
+        rows.append(
+            "<tr>" + cell(f"{tally.flow}.{tally.entity}") + "".join(cell(n, True) for n in numbers) + "</tr>"
+        )
+    findings = []
+    for finding in report.findings:
+        shown = finding.masked()
+        findings.append(
+            "<tr>"
+            + cell(finding.kind.value)
+            + cell(f"{finding.flow}.{finding.entity}")
+            + cell(finding.key)
+            + cell(finding.field or "")
+            + cell("" if shown["jde"] is None else shown["jde"])
+            + cell("" if shown["hubspot"] is None else shown["hubspot"])
+            + cell(", ".join(finding.hubspot_ids))
+            + cell(finding.note)
+            + cell(finding.repair)
+            + "</tr>"
+        )
+    header = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>Reconciliation {escape(report.run_key)}</title><style>{_PAGE_STYLE}</style></head><body>",
+        "<h1>JD Edwards and HubSpot compared</h1>",
+        f"<p>Run {escape(report.run_key)}, started {escape(report.started_at.isoformat())}; flows "
+        f"{escape(', '.join(report.flows))}; API calls {escape(calls)}.</p>",
+        verdict,
+        f"<table><tr>{header}</tr>{''.join(rows)}</table>",
+    ]
+    if findings:
+        parts.append(
+            "<table><tr><th>kind</th><th>entity</th><th>JDE key</th><th>field</th><th>JDE</th>"
+            "<th>HubSpot</th><th>HubSpot ids</th><th>note</th><th>repair</th></tr>"
+            + "".join(findings)
+            + "</table>"
+        )
+    parts.append(
+        "<p>Names, e-mails and phones are masked; <code>mlconn reconcile report --json</code> shows "
+        "every value.</p></body></html>\n"
+    )
+    return "".join(parts)
+
+
 def normalized(value: Any) -> str:
     """A property value as compared: text without surrounding blanks, plain decimals by value
     (``"1000"`` and ``"1000.0"`` are one amount, docs/BEHAVIOR.md R2), nothing as ""."""

@@ -214,6 +214,10 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert mlconn(["reconcile", "report"]) == 0
     text = capsys.readouterr().out
     assert "8 difference(s)" in text and "Renamed" not in text and "'R***'" in text
+    assert mlconn(["reconcile", "report", "--html"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!DOCTYPE html>") and "8 difference(s)" in page and "Renamed" not in page
+    assert page.count("<tr>") == 1 + len(report["tallies"]) + 1 + 8
 
     # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
     writes = sandboxes.hubspot_write_calls()

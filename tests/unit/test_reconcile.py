@@ -16,6 +16,7 @@ from airflow_provider_mlconn.reconcile.report import (
     ReconcileReport,
     Tally,
     normalized,
+    render_html,
     render_text,
 )
 from airflow_provider_mlconn.sync import schema
@@ -93,6 +94,28 @@ def test_the_log_shows_the_table_and_each_difference_with_personal_values_masked
     assert "customers.company" in text and "HubSpot 4, JDE AIS 7" in text
     assert "name: JDE 'A***' vs HubSpot 'R***'" in text
     assert "a@b.io" not in text and "Acme" not in text and "Renamed" not in text
+
+
+def test_the_html_page_lists_every_difference_masked_and_escaped():
+    report = _report()
+    report.findings.append(
+        Finding(
+            flow="items",
+            entity="product",
+            key="<script>alert(1)</script>",
+            kind=Kind.MISSING_IN_HUBSPOT,
+            note="a <b>note</b> & more",
+        )
+    )
+    page = render_html(report)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert page.count("<tr>") == 1 + 1 + 1 + 3, "header, one tally, header, three findings"
+    assert "customers.company" in page and "10001-2" in page and "&#x27;A***&#x27;" not in page
+    assert "A***" in page and "R***" in page
+    assert "Acme" not in page and "Renamed" not in page and "a@b.io" not in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "a &lt;b&gt;note&lt;/b&gt; &amp; more" in page
+    assert "3 difference(s)" in page
 
 
 def test_the_summary_of_the_asset_event_counts_and_names_no_value():
