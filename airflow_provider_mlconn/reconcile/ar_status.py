@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_mlconn.flows import ar_status as flow
@@ -91,28 +92,46 @@ def compared(name: str, value: Any) -> str:
     return _day(value) if name in _DAYS else normalized(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What the comparison keeps of a HubSpot record: the properties it compares, and an invoice's
+    companies (not the whole record: at 100,000 customers, every company and invoice is held)."""
+
+    id: str
+    properties: dict[str, str | None]
+    companies: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, record: HubSpotRecord, names: Sequence[str]) -> _Held:
+        return cls(
+            record.id,
+            {name: record.properties.get(name) for name in names},
+            tuple(link.id for link in record.associations.get(ObjectType.COMPANIES, ())),
+        )
+
+
 class _HubSpotSide:
     """What HubSpot shows, indexed by JDE keys; doubles as the flow's ``DocumentOrigins``."""
 
     def __init__(self, hook: HubSpotHook) -> None:
-        self.companies: dict[int, list[HubSpotRecord]] = defaultdict(list)
+        self.companies: dict[int, list[_Held]] = defaultdict(list)
         self.company_customer: dict[str, int] = {}
         for record in hook.iter_records(ObjectType.COMPANIES, properties=("jde_address_number", *BALANCE)):
             number = (record.properties.get("jde_address_number") or "").strip()
             if number.isdigit():
-                self.companies[int(number)].append(record)
+                self.companies[int(number)].append(_Held.of(record, BALANCE))
                 self.company_customer[record.id] = int(number)
         #: document key -> the HubSpot invoices raised in JDE that carry it (jde_document_key)
-        self.keyed: dict[str, list[HubSpotRecord]] = defaultdict(list)
+        self.keyed: dict[str, list[_Held]] = defaultdict(list)
         #: document key -> the HubSpot invoice the invoices flow posted it from
-        self.posted: dict[str, HubSpotRecord] = {}
+        self.posted: dict[str, _Held] = {}
         for record in hook.iter_records(
             ObjectType.INVOICES, properties=INVOICE_READ, associations=[ObjectType.COMPANIES]
         ):
             properties = record.properties
             key = (properties.get("jde_document_key") or "").strip()
             if key:
-                self.keyed[key].append(record)
+                self.keyed[key].append(_Held.of(record, INVOICE_READ))
             elif (properties.get("jde_sync_status") or "") in POSTED and (
                 number := str(properties.get("jde_document_number") or "").strip()
             ).isdigit():
@@ -121,7 +140,7 @@ class _HubSpotSide:
                     str(properties.get("jde_document_type") or ""),
                     int(number),
                 )
-                self.posted[posted] = record
+                self.posted[posted] = _Held.of(record, STATUS)
 
     def from_hubspot(self, keys: Iterable[str]) -> dict[str, str]:
         return {key: self.posted[key].id for key in keys if key in self.posted}
@@ -147,7 +166,13 @@ class _Comparison:
         self.findings.append(Finding(flow=FLOW, entity=entity, key=key, kind=kind, **details))
 
     def fields(
-        self, entity: str, key: str, expected: Mapping[str, Any], record: HubSpotRecord, *, note: str = ""
+        self,
+        entity: str,
+        key: str,
+        expected: Mapping[str, Any],
+        record: _Held | HubSpotRecord,
+        *,
+        note: str = "",
     ) -> bool:
         """Drift per field; True when every field agrees."""
         same = True
@@ -251,12 +276,7 @@ class _Comparison:
                 note="voided in HubSpot; JDE has the document (a void in JDE is a credit memo or VOD there)",
             )
         customer = int(mapped["customer"])
-        linked = sorted(
-            {
-                str(self.hubspot.company_customer.get(link.id, ""))
-                for link in record.associations.get(ObjectType.COMPANIES, ())
-            }
-        )
+        linked = sorted({str(self.hubspot.company_customer.get(link, "")) for link in record.companies})
         if linked != [str(customer)]:
             same = False
             self.found(
