@@ -12,7 +12,9 @@ every operator, Variable and store call is in the measurement:
 3. accounting keys a receipt for one invoice of 1 % of the customers (``/_sandbox/receipts``); the
    next run: HubSpot and JDE calls per changed customer, wall time beside the lower bound (every
    call made one after the other at the sandboxes' latency, and HubSpot's rate limit);
-4. a run with no JDE change: HubSpot writes (target: zero).
+4. a run with no JDE change: HubSpot writes (target: zero);
+5. ``mlconn_reconcile`` with ``flows=["ar_status"]`` in a fresh child process: the whole ledger
+   compared with HubSpot (target: no difference), its calls, wall time and peak RSS.
 
 Run alone: ``.venv/bin/python -m benchmarks.ar_status`` (a few minutes). Knobs for a quick try:
 ``MLCONN_BENCH_AR_CUSTOMERS`` (10000), ``MLCONN_BENCH_AR_CHANGED`` (1 % of them),
@@ -42,6 +44,7 @@ from benchmarks.report import write_section
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AR_DAG = "mlconn_ar_jde_to_hubspot"
 CUSTOMERS_DAG = "mlconn_customers_jde_to_hubspot"
+RECONCILE_DAG = "mlconn_reconcile"
 CUSTOMERS = int(os.environ.get("MLCONN_BENCH_AR_CUSTOMERS", "10000"))
 CHANGED = int(os.environ.get("MLCONN_BENCH_AR_CHANGED", str(max(1, CUSTOMERS // 100))))
 OPEN_ITEMS = 3
@@ -147,6 +150,45 @@ def child(result_path: str, jde_url: str, hubspot_url: str) -> None:
     Path(result_path).write_text(json.dumps(runs))
 
 
+def reconcile_child(result_path: str, jde_url: str, hubspot_url: str) -> None:
+    """``mlconn_reconcile`` (A/R status only) through ``dag.test()``, alone in this process: the
+    summary, the sandboxes' counters around it and the process's peak RSS."""
+    import resource
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_mlconn.sync.crypto import PayloadCipher
+    from airflow_provider_mlconn.sync.store import Store, run_key_for
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{RECONCILE_DAG}.py"), safe_mode=False)
+    if bag.import_errors:
+        raise RuntimeError(f"{RECONCILE_DAG} does not import: {bag.import_errors}")
+    dag = bag.dags[RECONCILE_DAG]
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = {"hubspot": _stats(hubspot_url), "jde": _stats(jde_url)}
+    started = time.time()
+    dag_run = dag.test(run_conf={"flows": ["ar_status"]})
+    wall = time.time() - started
+    extra = json.loads(os.environ["AIRFLOW_CONN_MLCONN_STORE"])["extra"]
+    store = Store(extra["sqlalchemy_url"], PayloadCipher(extra["fernet_key"]))
+    try:
+        stored = store.reconcile_reports.latest(run_key_for(dag_run.dag_id, dag_run.run_id))
+        summary = None if stored is None else stored.summary
+    finally:
+        store.dispose()
+    result = {
+        "state": str(dag_run.state),
+        "wall_s": wall,
+        "summary": summary,
+        "before": before,
+        "hubspot": _stats(hubspot_url),
+        "jde": _stats(jde_url),
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    Path(result_path).write_text(json.dumps(result))
+
+
 # -- parent: sandboxes, home, child -----------------------------------------------------------------
 
 
@@ -183,18 +225,18 @@ def _sandboxes() -> Iterator[tuple[str, str]]:
 
 
 def _run_child(
-    module: str, home: Path, env: dict[str, str], jde_url: str, hubspot_url: str
+    module: str, home: Path, env: dict[str, str], jde_url: str, hubspot_url: str, *, command: str = "child"
 ) -> dict[str, Any]:
-    """Run ``python -m <module> child`` in ``home`` (its log in child.log); the JSON it wrote.
-    ``benchmarks/money_flows.py`` runs its child this way too."""
-    result_path = home / "result.json"
-    with (home / "child.log").open("w") as log:
+    """Run ``python -m <module> <command>`` in ``home`` (its log in <command>.log); the JSON it
+    wrote. ``benchmarks/money_flows.py`` runs its child this way too."""
+    result_path = home / f"{command}.json"
+    with (home / f"{command}.log").open("w") as log:
         completed = subprocess.run(
-            [sys.executable, "-m", module, "child", str(result_path), jde_url, hubspot_url],
+            [sys.executable, "-m", module, command, str(result_path), jde_url, hubspot_url],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False,
         )  # fmt: skip
     if completed.returncode != 0 or not result_path.exists():
-        tail = (home / "child.log").read_text(errors="replace")[-4000:]
+        tail = (home / f"{command}.log").read_text(errors="replace")[-4000:]
         raise RuntimeError(f"the benchmark's child process failed ({completed.returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(result_path.read_text())
     return result
@@ -219,7 +261,11 @@ def _measure() -> dict[str, Any]:
                 "extra": {"sqlalchemy_url": f"sqlite:///{home / 'store.db'}", "fernet_key": FERNET_KEY},
             }
             env.update(connection_environment(definitions))
-            return _run_child("benchmarks.ar_status", home, env, jde_url, hubspot_url)
+            runs = _run_child("benchmarks.ar_status", home, env, jde_url, hubspot_url)
+            runs["reconcile"] = _run_child(
+                "benchmarks.ar_status", home, env, jde_url, hubspot_url, command="reconcile"
+            )
+            return runs
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -295,6 +341,8 @@ class Run:
 
 def _runs(raw: Mapping[str, Any]) -> dict[str, Run]:
     for name, run in raw.items():
+        if name == "reconcile":
+            continue
         if run["state"] != "success":
             raise RuntimeError(f"the {name} run did not succeed: {run['state']}")
     found: dict[str, Run] = {}
@@ -328,9 +376,33 @@ def _row(label: str, run: Run) -> str:
     )
 
 
-def report(runs: Mapping[str, Run]) -> str:
+def reconcile_report(raw: Mapping[str, Any]) -> str:
+    """The reconciliation of the A/R flow's result: differences, records compared, cost."""
+    if raw["state"] != "success" or raw["summary"] is None:
+        raise RuntimeError(f"the reconciliation did not succeed: {raw['state']}")
+    summary = raw["summary"]
+    hubspot = _total(_since(raw["hubspot"]["requests"], raw["before"]["hubspot"]["requests"]))
+    jde = _jde_calls(raw["jde"]) - _jde_calls(raw["before"]["jde"])
+    checked = "\n".join(
+        f"| {name} | {counts['jde']:,} | {counts['hubspot']:,} | {counts.get('not_sent', 0):,} |"
+        for name, counts in summary["checked"].items()
+    )
+    return f"""Then `mlconn_reconcile` with `flows=["ar_status"]`, alone in a fresh process (the whole ledger
+read as the flow reads it, compared with HubSpot through its API): **{summary["differences"]:,}
+difference(s)** ({summary["by_kind"] or "none"}), {raw["wall_s"]:.1f} s, {hubspot:,} HubSpot and
+{jde:,} JDE calls, peak RSS {raw["peak_rss_mb"]:.0f} MB ({raw["rss_before_mb"]:.0f} MB with Airflow
+loaded, before the run).
+
+| compared | JDE | HubSpot | not sent |
+|---|---:|---:|---:|
+{checked}
+"""
+
+
+def report(runs: Mapping[str, Run], reconciled: Mapping[str, Any] | None = None) -> str:
     initial, changed, unchanged = runs["initial"], runs["changed"], runs["unchanged"]
     per = max(1, changed.customers_changed)
+    after = "" if reconciled is None else "\n" + reconcile_report(reconciled)
     return f"""## A/R status JDE -> HubSpot (`benchmarks/ar_status.py`)
 
 {CUSTOMERS:,} customers with {OPEN_ITEMS} open invoices each (`mlconn-sandbox jde --open-items
@@ -354,6 +426,7 @@ query). The lower bound of a small run is its calls one after the other at {LATE
 {initial.hubspot_calls / max(initial.seconds(".load"), 0.001) / ALLOWED_PER_S:.0%} of the allowed rate,
 its extract {initial.seconds("extract"):.1f} s for {initial.jde_calls:,} JDE calls.
 
+{after}
 HubSpot calls of the first run by endpoint:
 
 | call | requests |
@@ -363,8 +436,9 @@ HubSpot calls of the first run by endpoint:
 
 
 def main() -> None:
-    runs = _runs(_measure())
-    markdown = report(runs)
+    raw = _measure()
+    runs = _runs(raw)
+    markdown = report(runs, raw["reconcile"])
     write_section("ar_status", markdown)
     print(markdown)
 
@@ -372,5 +446,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         child(*sys.argv[2:5])
+    elif len(sys.argv) > 1 and sys.argv[1] == "reconcile":
+        reconcile_child(*sys.argv[2:5])
     else:
         main()
