@@ -612,7 +612,8 @@ def throttles_for(
 
 def redis_client(conn_id: str) -> tuple[Any, str]:
     """A Redis client for the Airflow connection ``conn_id`` (type redis: host, port, login, password,
-    extra ``db`` and ``ssl``) and how to name it in messages (never with the password)."""
+    extra ``db`` and ``ssl``; a URI's path, ``redis://host:6379/13``, is the database too) and how to
+    name it in messages (never with the password)."""
     try:
         import redis
     except ImportError:
@@ -625,7 +626,8 @@ def redis_client(conn_id: str) -> tuple[Any, str]:
     extra = connection.extra_dejson or {}
     host = connection.host or "127.0.0.1"
     port = int(connection.port or 6379)
-    db = int(extra.get("db") or 0)
+    schema = str(connection.schema or "").strip()
+    db = int(extra["db"]) if extra.get("db") not in (None, "") else int(schema) if schema.isdigit() else 0
     client = redis.Redis(
         host=host,
         port=port,

@@ -22,6 +22,7 @@ from airflow_provider_mlconn.hubspot.properties import COMPANY_ADDRESS_NUMBER
 from airflow_provider_mlconn.hubspot.throttle import BudgetUnreachableError, RedisWindowThrottle
 
 pytestmark = pytest.mark.integration
+BUDGET_DB = 12  # the Celery stack test's broker is 13
 
 
 def companies(count: int, start: int) -> dict[str, dict[str, str]]:
@@ -138,7 +139,9 @@ def _load_on_three_machines(conn_id: str) -> None:
 def test_load_tasks_on_three_machines_stay_under_the_portal_limit_with_the_redis_budget(
     hubspot_sandbox: Any, hubspot_hook: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MLCONN_TEST_BUDGET_REDIS", redis_url)
+    # The budget's database is the URI's path, as Airflow reads a redis connection's URI.
+    database = f"{redis_url.rsplit('/', 1)[0]}/{BUDGET_DB}"
+    monkeypatch.setenv("AIRFLOW_CONN_MLCONN_TEST_BUDGET_REDIS", database)
     sandbox = hubspot_sandbox(rate_limit=40)
     shared = hubspot_hook(
         sandbox,
@@ -151,6 +154,11 @@ def test_load_tasks_on_three_machines_stay_under_the_portal_limit_with_the_redis
     shared.ensure_properties([COMPANY_ADDRESS_NUMBER])
     _load_on_three_machines(shared.hubspot_conn_id)
     assert sandbox.stats()["rate_limited"] == 0
+    budget = redis.Redis.from_url(database)
+    keys = [shared.throttles.general.key, shared.throttles.search.key]  # type: ignore[attr-defined]
+    assert budget.exists(keys[0]), "the ledger is in the connection's database"
+    budget.delete(*keys, *(f"{key}:lock" for key in keys))
+    budget.close()
 
     # The same load with each machine keeping its own budget: the portal answers 429.
     apart = hubspot_hook(
