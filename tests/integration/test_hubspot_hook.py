@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from airflow_provider_mlconn.hubspot.properties import (
 )
 from airflow_provider_mlconn.hubspot.throttle import MachineWindowThrottle
 from tests.support.hubspot import SandboxControl
+from tests.support.processes import run_spawned
 
 pytestmark = pytest.mark.integration
 
@@ -391,16 +391,7 @@ def test_task_processes_of_one_host_stay_under_the_portal_limit_together(
     sandbox = hubspot_sandbox(rate_limit=40)
     hook = hubspot_hook(sandbox, extra={"rate_limit_per_10s": 40})
     hook.ensure_properties([COMPANY_ADDRESS_NUMBER])
-    context = multiprocessing.get_context("spawn")  # the environment carries the connection
-    loaders = [
-        context.Process(target=_load_companies_in_a_process, args=(hook.hubspot_conn_id, 100_000 * n, 1_500))
-        for n in (1, 2, 3)
-    ]
-    for loader in loaders:
-        loader.start()
-    for loader in loaders:
-        loader.join(120)
-    assert [loader.exitcode for loader in loaders] == [0, 0, 0]
+    run_spawned(_load_companies_in_a_process, [(hook.hubspot_conn_id, 100_000 * n, 1_500) for n in (1, 2, 3)])
     assert sandbox.stats()["rate_limited"] == 0
 
 

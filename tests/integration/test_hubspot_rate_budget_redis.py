@@ -20,6 +20,7 @@ import redis
 from airflow_provider_mlconn.hooks.hubspot import HubSpotHook
 from airflow_provider_mlconn.hubspot.properties import COMPANY_ADDRESS_NUMBER
 from airflow_provider_mlconn.hubspot.throttle import BudgetUnreachableError, RedisWindowThrottle
+from tests.support.processes import assert_one_budget, run_spawned
 
 pytestmark = pytest.mark.integration
 BUDGET_DB = 12  # the Celery stack test's broker is 13
@@ -56,24 +57,13 @@ def _send_through_redis(url: str, key: str, host: str, out: str) -> None:
 def test_processes_of_three_machines_share_one_budget(
     redis_url: str, budget_key: str, tmp_path: Path
 ) -> None:
-    context = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"sent-{n}.json" for n in range(3)]
-    workers = [
-        context.Process(
-            target=_send_through_redis,
-            args=(redis_url, budget_key, f"worker-{n}.example", str(out)),
-        )
-        for n, out in enumerate(outs)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-        assert worker.exitcode == 0
-    sent = sorted(at for out in outs for at in json.loads(out.read_text()))
-    assert len(sent) == 18
-    # each free to send 5 at once on its own: together, any 6 sends span a window
-    assert all(sent[i + LIMIT] - sent[i] >= WINDOW_S - 0.01 for i in range(len(sent) - LIMIT))
+    run_spawned(
+        _send_through_redis,
+        [(redis_url, budget_key, f"worker-{n}.example", str(out)) for n, out in enumerate(outs)],
+    )
+    # each free to send 5 at once on its own, together they spend one budget
+    assert_one_budget(outs, sends=3 * CALLS, limit=LIMIT, window_s=WINDOW_S)
 
 
 def test_a_slot_left_by_a_dead_process_here_frees_at_once_one_of_another_machine_when_stale(
@@ -124,16 +114,7 @@ def _load_companies_on_a_machine(conn_id: str, start: int, count: int) -> None:
 
 
 def _load_on_three_machines(conn_id: str) -> None:
-    context = multiprocessing.get_context("spawn")  # the environment carries the connections
-    loaders = [
-        context.Process(target=_load_companies_on_a_machine, args=(conn_id, 100_000 * n, 1_500))
-        for n in (1, 2, 3)
-    ]
-    for loader in loaders:
-        loader.start()
-    for loader in loaders:
-        loader.join(120)
-    assert [loader.exitcode for loader in loaders] == [0, 0, 0]
+    run_spawned(_load_companies_on_a_machine, [(conn_id, 100_000 * n, 1_500) for n in (1, 2, 3)])
 
 
 def test_load_tasks_on_three_machines_stay_under_the_portal_limit_with_the_redis_budget(

@@ -16,6 +16,7 @@ from airflow_provider_mlconn.hubspot.throttle import (
     RollingWindowThrottle,
     throttles_for,
 )
+from tests.support.processes import assert_one_budget, run_spawned
 
 pytestmark = pytest.mark.unit
 
@@ -162,21 +163,10 @@ def _send_through_host_ledger(path: str, limit: int, window_s: float, calls: int
 
 def test_processes_of_one_host_share_one_budget(tmp_path: Path) -> None:
     ledger, limit, window = tmp_path / "ledger.json", 5, 0.6
-    context = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"sent-{n}.json" for n in range(3)]
-    workers = [
-        context.Process(target=_send_through_host_ledger, args=(str(ledger), limit, window, 6, str(out)))
-        for out in outs
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-        assert worker.exitcode == 0
-    sent = sorted(at for out in outs for at in json.loads(out.read_text()))
-    assert len(sent) == 18
-    # three processes, each free to send 5 at once on its own: together, any 6 sends span a window
-    assert all(sent[i + limit] - sent[i] >= window - 0.01 for i in range(len(sent) - limit))
+    run_spawned(_send_through_host_ledger, [(str(ledger), limit, window, 6, str(out)) for out in outs])
+    # three processes, each free to send 5 at once on its own, together spend one budget
+    assert_one_budget(outs, sends=18, limit=limit, window_s=window)
 
 
 def test_a_forked_child_opens_the_ledger_again(tmp_path: Path) -> None:
