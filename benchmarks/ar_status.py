@@ -402,7 +402,7 @@ loaded, before the run).
 def report(runs: Mapping[str, Run], reconciled: Mapping[str, Any] | None = None) -> str:
     initial, changed, unchanged = runs["initial"], runs["changed"], runs["unchanged"]
     per = max(1, changed.customers_changed)
-    after = "" if reconciled is None else "\n" + reconcile_report(reconciled)
+    after = "" if reconciled is None else reconcile_report(reconciled)
     return f"""## A/R status JDE -> HubSpot (`benchmarks/ar_status.py`)
 
 {CUSTOMERS:,} customers with {OPEN_ITEMS} open invoices each (`mlconn-sandbox jde --open-items
