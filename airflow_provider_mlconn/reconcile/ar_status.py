@@ -35,9 +35,8 @@ from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.mapping.ar_status import document_key
-from airflow_provider_mlconn.mapping.invoices import hubspot_day
 from airflow_provider_mlconn.reconcile.money import POSTED
-from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, normalized
+from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, day_text, normalized
 from airflow_provider_mlconn.rejection import Rejection
 
 FLOW = flow.FLOW_NAME
@@ -79,17 +78,9 @@ _DAYS = frozenset(
 )
 
 
-def _day(value: Any) -> str:
-    try:
-        day = hubspot_day(value)
-    except ValueError:
-        return str(value).strip()  # not a date: compared as it is
-    return "" if day is None else day.isoformat()
-
-
 def compared(name: str, value: Any) -> str:
     """A value as compared: a day as ``YYYY-MM-DD``, anything else as ``normalized`` makes it."""
-    return _day(value) if name in _DAYS else normalized(value)
+    return day_text(value) if name in _DAYS else normalized(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,10 @@
   reference (VR01) is its ``hs_number``: none is missing in JDE, two or more are a duplicate (a
   document keyed twice), one is compared: document number, company, customer and gross amount;
 - receipt: each HubSpot payment posted (``jde_sync_status = posted``) against the F03B13 receipts
-  (not voided) numbered (CKNU) with its id: missing, duplicate, or receipt id, customer and amount;
+  (not voided) numbered (CKNU) with its id: missing, duplicate, or receipt id, customer, amount and
+  date (DMTJ against ``hs_initiated_date``), and the documents its F03B14 lines apply money to
+  against the JDE documents of the invoices the payment pays in HubSpot (an application to another
+  document is drift; how much goes to each depends on what JDE had open when it was posted);
 - gl_lines: each posted invoice found once in JDE, mapped again by the invoices flow's own mapping
   (its line items, discounts, fees and taxes, the posting rules of Variable ``mlconn_invoices``)
   against the document's journal entry (F0911, ledger AA): the amount per account, in the invoice's
@@ -23,7 +26,7 @@ flight).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -35,10 +38,15 @@ from airflow_provider_mlconn.hooks.jde_ais import JdeAisHook, TableRead
 from airflow_provider_mlconn.hubspot.models import HubSpotRecord
 from airflow_provider_mlconn.hubspot.objects import ObjectType
 from airflow_provider_mlconn.jde import query as q
-from airflow_provider_mlconn.jde.models import AccountLedgerRow, CustomerLedgerRow, ReceiptHeaderRow
-from airflow_provider_mlconn.mapping.ar_status import Document, money_text
+from airflow_provider_mlconn.jde.models import (
+    AccountLedgerRow,
+    CustomerLedgerRow,
+    ReceiptDetailRow,
+    ReceiptHeaderRow,
+)
+from airflow_provider_mlconn.mapping.ar_status import Document, document_key, money_text
 from airflow_provider_mlconn.mapping.invoices import Rejected, invoice_document
-from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, normalized
+from airflow_provider_mlconn.reconcile.report import Finding, Kind, Tally, day_text, normalized
 
 FLOW = "money"
 INVOICE_READ = (
@@ -53,6 +61,7 @@ INVOICE_READ = (
 )
 PAYMENT_READ = (
     "hs_initial_amount",
+    "hs_initiated_date",
     "hs_latest_status",
     "jde_payment_id",
     "jde_receipt_number",
@@ -68,21 +77,29 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
     settings = invoice_settings(fresh=True)
     read = tuple(dict.fromkeys((*INVOICE_READ, *FLOW_INVOICE_READ)))
     with HubSpotHook(settings.hubspot_conn_id) as hook, JdeAisHook(settings.jde_conn_id) as jde:
-        invoices = [
-            record
-            for record in hook.iter_records(
-                ObjectType.INVOICES, properties=read, associations=[ObjectType.COMPANIES]
-            )
-            if (record.properties.get("jde_sync_status") or "") in POSTED
-            and record.properties.get("jde_document_number")
-            and not record.properties.get("jde_document_key")
-        ]
+        invoices: list[HubSpotRecord] = []
+        #: HubSpot invoice id -> the JDE document it shows (posted from it, or raised in JDE)
+        document_of_invoice: dict[str, str] = {}
+        for record in hook.iter_records(
+            ObjectType.INVOICES, properties=read, associations=[ObjectType.COMPANIES]
+        ):
+            properties = record.properties
+            keyed = (properties.get("jde_document_key") or "").strip()
+            number = str(properties.get("jde_document_number") or "").strip()
+            if keyed:
+                document_of_invoice[record.id] = keyed
+            elif (properties.get("jde_sync_status") or "") in POSTED and number:
+                invoices.append(record)
+                document_of_invoice[record.id] = (
+                    f"{properties.get('jde_document_company') or ''}-"
+                    f"{properties.get('jde_document_type') or ''}-{number}"
+                )
         payments = [
             record
             for record in hook.iter_records(ObjectType.COMMERCE_PAYMENTS, properties=PAYMENT_READ)
             if record.properties.get("jde_sync_status") == "posted"
         ]
-        customer_of_payment = _payment_customers(hook, payments, invoices)
+        customer_of_payment, invoices_of_payment = _payment_customers(hook, payments, invoices)
         company_ids = {link.id for r in invoices for link in r.associations.get(ObjectType.COMPANIES, ())}
         companies = hook.read_records(ObjectType.COMPANIES, company_ids, properties=["jde_address_number"])
         customer_of_company = {
@@ -91,6 +108,7 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
         references = [str(r.properties["hs_number"]) for r in invoices if r.properties.get("hs_number")]
         documents = _documents(jde, references)
         receipts = _receipts(jde, [r.id for r in payments])
+        applied = _applications(jde, [r.payment_id for held in receipts.values() for r in held])
         findings: list[Finding] = []
         gl_lines = _compare_gl_lines(hook, jde, invoices, documents, findings)
 
@@ -98,7 +116,18 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
     tallies = [
         _compare_invoices(invoices, documents, customer_of_company, totals, findings),
         gl_lines,
-        _compare_receipts(payments, receipts, customer_of_payment, totals, findings),
+        _compare_receipts(
+            payments,
+            receipts,
+            customer_of_payment,
+            totals,
+            findings,
+            applied=applied,
+            paid_documents={
+                payment_id: sorted({document_of_invoice[i] for i in ids if i in document_of_invoice})
+                for payment_id, ids in invoices_of_payment.items()
+            },
+        ),
     ]
     tallies.append(_compare_totals(totals, findings))
     return tallies, findings
@@ -225,12 +254,29 @@ def _receipts(jde: JdeAisHook, payment_ids: Sequence[str]) -> dict[str, list[Rec
     return found
 
 
+def _applications(jde: JdeAisHook, payment_ids: Sequence[int]) -> dict[int, list[ReceiptDetailRow]]:
+    """JDE payment id (PYID) -> its F03B14 lines that apply money: not voided, not a void's reversal."""
+    found: dict[int, list[ReceiptDetailRow]] = defaultdict(list)
+    numbers = sorted(set(payment_ids))
+    reads = (
+        TableRead("F03B14", query=q.in_list("F03B14.PYID", numbers[i : i + _CHUNK]))
+        for i in range(0, len(numbers), _CHUNK)
+    )
+    for rows in jde.read_all(reads):
+        for row in rows:
+            line = ReceiptDetailRow.model_validate(row)
+            if line.void_gl_date is None and line.matching_document_type != "RO" and line.amount_applied:
+                found[line.payment_id].append(line)
+    return found
+
+
 def _payment_customers(
     hook: HubSpotHook, payments: Sequence[HubSpotRecord], invoices: Sequence[HubSpotRecord]
-) -> dict[str, str]:
-    """payment id -> the JDE customer of its company (else of its invoice's company)."""
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """payment id -> the JDE customer of its company (else of its invoice's company), and payment id
+    -> the HubSpot invoices it pays."""
     if not payments:
-        return {}
+        return {}, {}
     ids = [payment.id for payment in payments]
     company_links = hook.read_associations(ObjectType.COMMERCE_PAYMENTS, ObjectType.COMPANIES, ids)
     invoice_links = hook.read_associations(ObjectType.COMMERCE_PAYMENTS, ObjectType.INVOICES, ids)
@@ -249,10 +295,13 @@ def _payment_customers(
         if companies:
             wanted[payment_id] = companies[0]
     found = hook.read_records(ObjectType.COMPANIES, set(wanted.values()), properties=["jde_address_number"])
-    return {
+    customers = {
         payment_id: (found[company].properties.get("jde_address_number") or "").strip()
         for payment_id, company in wanted.items()
         if company in found
+    }
+    return customers, {
+        payment_id: [link.to_id for link in invoice_links.get(payment_id, [])] for payment_id in ids
     }
 
 
@@ -334,6 +383,9 @@ def _compare_receipts(
     customer_of_payment: dict[str, str],
     totals: dict[str, dict[str, Decimal]],
     findings: list[Finding],
+    *,
+    applied: Mapping[int, Sequence[ReceiptDetailRow]],
+    paid_documents: Mapping[str, Sequence[str]],
 ) -> Tally:
     tally = Tally(
         flow=FLOW, entity="receipt", hubspot=len(payments), jde=sum(len(r) for r in receipts.values())
@@ -367,19 +419,38 @@ def _compare_receipts(
             found(Kind.DUPLICATE, record, note=f"JDE has {len(held)} receipts numbered {record.id}: {ids}")
             continue
         [receipt] = held
+        received = receipt.receipt_date or receipt.gl_date
         jde_side = {
             "jde_payment_id": str(receipt.payment_id),
             "jde_address_number": str(receipt.address_number),
             "hs_initial_amount": normalized(_receipt_amount(receipt)),
+            "hs_initiated_date": received.isoformat() if received else "",
         }
         hubspot_side = {
             "jde_payment_id": normalized(record.properties.get("jde_payment_id")),
             "jde_address_number": customer,
             "hs_initial_amount": normalized(amount),
+            "hs_initiated_date": day_text(record.properties.get("hs_initiated_date")),
         }
         differs = [name for name in jde_side if jde_side[name] != hubspot_side[name]]
         for name in differs:
             found(Kind.DRIFT, record, field=name, jde=jde_side[name], hubspot=hubspot_side[name])
+        # Every document the receipt applies money to is one the payment pays in HubSpot.
+        lines = applied.get(receipt.payment_id, ())
+        documents = sorted(
+            {document_key(ln.document_company, ln.document_type, ln.document_number) for ln in lines}
+        )
+        expected = paid_documents.get(record.id, [])
+        if any(document not in expected for document in documents):
+            differs.append("applied to")
+            found(
+                Kind.DRIFT,
+                record,
+                field="applied to",
+                jde=", ".join(documents),
+                hubspot=", ".join(expected) or "no invoice",
+                note="the receipt's F03B14 lines pay a document the payment does not pay in HubSpot",
+            )
         if not differs:
             tally.matched += 1
     return tally

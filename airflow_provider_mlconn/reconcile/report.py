@@ -262,6 +262,18 @@ def render_html(report: ReconcileReport) -> str:
     return "".join(parts)
 
 
+def day_text(value: Any) -> str:
+    """A HubSpot date or datetime (ISO text or epoch milliseconds) as ``YYYY-MM-DD`` (its UTC day);
+    text that is no date as it is; nothing as ""."""
+    from airflow_provider_mlconn.mapping.invoices import hubspot_day
+
+    try:
+        day = hubspot_day(value)
+    except ValueError:
+        return str(value).strip()
+    return "" if day is None else day.isoformat()
+
+
 def normalized(value: Any) -> str:
     """A property value as compared: text without surrounding blanks, plain decimals by value
     (``"1000"`` and ``"1000.0"`` are one amount, docs/BEHAVIOR.md R2), nothing as ""."""

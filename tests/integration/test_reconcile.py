@@ -26,6 +26,7 @@ from tests.support.invoices import (
     dag,
     forget_flow_variables,
     ledger,
+    receipts,
     record_payment,
     run,
 )
@@ -57,10 +58,10 @@ def synced(customer_sandboxes, airflow_store, airflow_db):
     ]
     time.sleep(1.1)
     run(INVOICES_DAG)
-    record_payment(sandboxes, invoices[0]["id"], "700")
+    payment = record_payment(sandboxes, invoices[0]["id"], "700")
     time.sleep(1.1)
     run(PAYMENTS_DAG)
-    yield sandboxes, customers, invoices
+    yield sandboxes, customers, invoices, payment
     forget_flow_variables()
 
 
@@ -118,7 +119,7 @@ def contact_key(sandboxes: Sandboxes, contact_id: str) -> str:
 def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_once_and_repaired(
     synced, capsys
 ):
-    sandboxes, customers, invoices = synced
+    sandboxes, customers, invoices, payment = synced
     summary = reconcile(flows=CUSTOMERS_AND_MONEY)
     report = latest_report(capsys)
     assert summary["differences"] == 0, report["findings"]
@@ -174,13 +175,26 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         {"properties": {"jde_gl_account": recoded}},
     )
     number = invoices[0]["properties"]["hs_number"]
-    sandboxes.jde_control(
+    [original] = ledger(number)
+    copy = sandboxes.jde_control(
         "POST",
         "invoices",
         {
             "customer": first.address_number,
             "lines": [{"amount": "700", "remark": "keyed twice"}],
             "reference": number,
+        },
+    )
+    # ... and moves the customer's cash to the copy: the receipt voided, keyed again on the copy.
+    [receipt] = receipts(str(payment["id"]))
+    sandboxes.jde_control("POST", f"receipts/{receipt.payment_id}/void", {})
+    sandboxes.jde_control(
+        "POST",
+        "receipts",
+        {
+            "customer": first.address_number,
+            "receipt_number": str(payment["id"]),
+            "applications": [{"document_number": copy["document_number"]}],
         },
     )
 
@@ -197,15 +211,21 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
         ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
         ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
+        ("money", "receipt", str(payment["id"]), "drift", "applied to"),
+        ("money", "receipt", str(payment["id"]), "drift", "jde_payment_id"),
     }
     assert findings(report) == expected
     assert summary["differences"] == len(expected)
-    assert summary["by_kind"] == {"drift": 4, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
+    assert summary["by_kind"] == {"drift": 6, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
     by_key = {(f["entity"], f["key"]): f for f in report["findings"]}
     assert (by_key[("company", str(first.address_number))]["hubspot"]) == "Renamed"
     total = by_key[("customer_totals", str(first.address_number))]
     assert (Decimal(total["jde"]), Decimal(total["hubspot"])) == (Decimal("1400"), Decimal("700"))
     assert "2 documents" in by_key[("invoice", number)]["note"]
+    moved = by_key[("receipt", str(payment["id"]))]
+    copy_key = f"{copy['document_company']}-RI-{copy['document_number']}"
+    original_key = f"{original.document_company}-RI-{original.document_number}"
+    assert (moved["jde"], moved["hubspot"]) == (copy_key, original_key)
     gl = {f["field"]: (f["jde"], f["hubspot"]) for f in report["findings"] if f["entity"] == "gl_lines"}
     assert gl == {"account M30.4110": ("300.00", ""), f"account {recoded}": ("", "300.00")}
 
@@ -213,11 +233,11 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     capsys.readouterr()
     assert mlconn(["reconcile", "report"]) == 0
     text = capsys.readouterr().out
-    assert "8 difference(s)" in text and "Renamed" not in text and "'R***'" in text
+    assert "10 difference(s)" in text and "Renamed" not in text and "'R***'" in text
     assert mlconn(["reconcile", "report", "--html"]) == 0
     page = capsys.readouterr().out
-    assert page.startswith("<!DOCTYPE html>") and "8 difference(s)" in page and "Renamed" not in page
-    assert page.count("<tr>") == 1 + len(report["tallies"]) + 1 + 8
+    assert page.startswith("<!DOCTYPE html>") and "10 difference(s)" in page and "Renamed" not in page
+    assert page.count("<tr>") == 1 + len(report["tallies"]) + 1 + 10
 
     # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
     writes = sandboxes.hubspot_write_calls()
@@ -226,7 +246,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
     assert sandboxes.jde_control("GET", "stats")["orchestrations"] == jde_posts, "nor to JDE"
     assert summary["repair"]["queued"] == {"company": 1, "contact": 2, "association": 2}
-    assert summary["repair"]["not_repairable"] == 4
+    assert summary["repair"]["not_repairable"] == 6
     # The next run of the flow reads the queued records again and writes them (the archived contact
     # comes back as a new HubSpot record, with its association).
     run(CUSTOMERS_DAG)
@@ -237,6 +257,8 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
         ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
         ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
+        ("money", "receipt", str(payment["id"]), "drift", "applied to"),
+        ("money", "receipt", str(payment["id"]), "drift", "jde_payment_id"),
     }
 
 
