@@ -3,7 +3,9 @@
 - invoice: each HubSpot invoice the invoices flow posted (``jde_sync_status`` posted or conflict,
   ``jde_document_number`` set; not one raised in JDE) against the F03B11 RI documents whose
   reference (VR01) is its ``hs_number``: none is missing in JDE, two or more are a duplicate (a
-  document keyed twice), one is compared: document number, company, customer and gross amount;
+  document keyed twice), one is compared: document number, company, customer and gross amount, and
+  what the invoices flow maps from the invoice now: invoice and due dates, currency, tax, purchase
+  order;
 - receipt: each HubSpot payment posted (``jde_sync_status = posted``) against the F03B13 receipts
   (not voided) numbered (CKNU) with its id: missing, duplicate, or receipt id, customer, amount and
   date (DMTJ against ``hs_initiated_date``), and the documents its F03B14 lines apply money to
@@ -110,11 +112,12 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
         receipts = _receipts(jde, [r.id for r in payments])
         applied = _applications(jde, [r.payment_id for held in receipts.values() for r in held])
         findings: list[Finding] = []
-        gl_lines = _compare_gl_lines(hook, jde, invoices, documents, findings)
+        mapped = _mapped_documents(hook, invoices, documents)
+        gl_lines = _compare_gl_lines(jde, invoices, documents, mapped, findings)
 
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     tallies = [
-        _compare_invoices(invoices, documents, customer_of_company, totals, findings),
+        _compare_invoices(invoices, documents, customer_of_company, totals, findings, mapped=mapped),
         gl_lines,
         _compare_receipts(
             payments,
@@ -160,22 +163,38 @@ def _account(text: str) -> str:
     return ".".join(parts[:2] + [part for part in parts[2:] if part])
 
 
-def _compare_gl_lines(
+def _mapped_documents(
     hook: HubSpotHook,
+    invoices: Sequence[HubSpotRecord],
+    documents: dict[str, dict[tuple[str, int], list[CustomerLedgerRow]]],
+) -> dict[str, dict[str, Any] | Rejected]:
+    """HubSpot invoice id -> the JDE document the invoices flow would post of it now (read and mapped
+    as the flow does), for each invoice JDE holds once."""
+    once = [
+        record
+        for record in invoices
+        if len(documents.get(str(record.properties.get("hs_number") or ""), {})) == 1
+    ]
+    sources = read_invoice_sources(hook, once)
+    rules = invoice_settings().posting
+    return {record.id: invoice_document(sources[record.id], rules) for record in once if record.id in sources}
+
+
+def _compare_gl_lines(
     jde: JdeAisHook,
     invoices: Sequence[HubSpotRecord],
     documents: dict[str, dict[tuple[str, int], list[CustomerLedgerRow]]],
+    mapped: Mapping[str, dict[str, Any] | Rejected],
     findings: list[Finding],
 ) -> Tally:
     """Each invoice posted once: what the invoices flow would post now, per account, against the
     document's journal entry (F0911 ledger AA credits, in the document's currency)."""
     tally = Tally(flow=FLOW, entity="gl_lines")
     once = {
-        record.id: (record, next(iter(documents[number].items())))
+        record.id: (record, next(iter(documents[str(record.properties["hs_number"])].items())))
         for record in invoices
-        if len(documents.get(number := str(record.properties.get("hs_number") or ""), {})) == 1
+        if record.id in mapped
     }
-    sources = read_invoice_sources(hook, [record for record, _ in once.values()])
     journal: dict[tuple[str, int], list[AccountLedgerRow]] = defaultdict(list)
     posted = sorted({key for _, (key, _) in once.values()})
     reads = (
@@ -194,19 +213,18 @@ def _compare_gl_lines(
         for row in rows:
             line = AccountLedgerRow.model_validate(row)
             journal[(line.document_company, line.document_number)].append(line)
-    rules = invoice_settings().posting
     for invoice_id, (record, (key, items)) in sorted(once.items(), key=lambda item: int(item[0])):
         number = str(record.properties["hs_number"])
         tally.jde += 1 if journal.get(key) else 0
-        mapped = invoice_document(sources[invoice_id], rules)
-        if isinstance(mapped, Rejected):
+        document_now = mapped[invoice_id]
+        if isinstance(document_now, Rejected):
             tally.not_sent += 1  # edited in HubSpot since it was posted, so that it could not be now
             continue
         tally.hubspot += 1
         document = Document(items=tuple(items))
         currency = document.currency
         sent: dict[str, Decimal] = defaultdict(Decimal)
-        for line in mapped["distribution"]:
+        for line in document_now["distribution"]:
             sent[_account(str(line["account"]))] += Decimal(str(line["amount"]))
         held: dict[str, Decimal] = defaultdict(Decimal)
         for line in journal.get(key, []):
@@ -318,6 +336,8 @@ def _compare_invoices(
     customer_of_company: dict[str, str],
     totals: dict[str, dict[str, Decimal]],
     findings: list[Finding],
+    *,
+    mapped: Mapping[str, dict[str, Any] | Rejected],
 ) -> Tally:
     tally = Tally(flow=FLOW, entity="invoice", hubspot=len(invoices))
     tally.jde = sum(len(found) for found in documents.values())
@@ -369,12 +389,51 @@ def _compare_invoices(
             "jde_address_number": customer,
             "hs_amount_billed": normalized(billed),
         }
+        document_now = mapped.get(record.id)
+        if isinstance(document_now, dict):
+            held.update(_header(items))
+            shown.update(_header_sent(document_now, held))
         differs = [name for name in held if held[name] != shown[name]]
+        conflict = (properties.get("jde_sync_status") or "") == "conflict"
         for name in differs:
-            found(Kind.DRIFT, number, record, field=name, jde=held[name], hubspot=shown[name])
+            found(
+                Kind.DRIFT,
+                number,
+                record,
+                field=name,
+                jde=held[name],
+                hubspot=shown[name],
+                note="the invoice changed in HubSpot after posting (conflict)" if conflict else "",
+            )
         if not differs:
             tally.matched += 1
     return tally
+
+
+def _header(items: Sequence[CustomerLedgerRow]) -> dict[str, str]:
+    """What the RI document holds of the fields the invoices flow maps from the HubSpot invoice."""
+    document = Document(items=tuple(items))
+    first = document.first
+    due_dates = [item.due_date for item in items if item.due_date is not None]
+    return {
+        "hs_invoice_date": first.invoice_date.isoformat() if first.invoice_date else "",
+        "hs_due_date": min(due_dates).isoformat() if due_dates else "",
+        "hs_currency": first.currency.strip(),
+        "tax": normalized(document.tax),
+        "hs_purchase_order_number": first.purchase_order.strip(),
+    }
+
+
+def _header_sent(document: Mapping[str, Any], held: Mapping[str, str]) -> dict[str, str]:
+    """The same fields as the invoices flow maps them now; a date it leaves to JDE (none in HubSpot:
+    JDE defaults it) is taken as JDE has it."""
+    return {
+        "hs_invoice_date": str(document.get("invoice_date") or held["hs_invoice_date"]),
+        "hs_due_date": str(document.get("due_date") or held["hs_due_date"]),
+        "hs_currency": str(document["currency"]),
+        "tax": normalized(document["tax"]),
+        "hs_purchase_order_number": str(document.get("purchase_order") or ""),
+    }
 
 
 def _compare_receipts(

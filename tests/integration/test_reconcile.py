@@ -174,6 +174,13 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         f"/crm/v3/objects/line_items/{line_id}",
         {"properties": {"jde_gl_account": recoded}},
     )
+    # ... and its due date moved in HubSpot, after JDE has the document.
+    hubspot(
+        sandboxes,
+        "PATCH",
+        f"/crm/v3/objects/invoices/{invoices[1]['id']}",
+        {"properties": {"hs_due_date": "2031-01-31"}},
+    )
     number = invoices[0]["properties"]["hs_number"]
     [original] = ledger(number)
     copy = sandboxes.jde_control(
@@ -211,12 +218,13 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
         ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
         ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
+        ("money", "invoice", recoded_number, "drift", "hs_due_date"),
         ("money", "receipt", str(payment["id"]), "drift", "applied to"),
         ("money", "receipt", str(payment["id"]), "drift", "jde_payment_id"),
     }
     assert findings(report) == expected
     assert summary["differences"] == len(expected)
-    assert summary["by_kind"] == {"drift": 6, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
+    assert summary["by_kind"] == {"drift": 7, "missing_in_hubspot": 2, "duplicate": 1, "total": 1}
     by_key = {(f["entity"], f["key"]): f for f in report["findings"]}
     assert (by_key[("company", str(first.address_number))]["hubspot"]) == "Renamed"
     total = by_key[("customer_totals", str(first.address_number))]
@@ -233,11 +241,11 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     capsys.readouterr()
     assert mlconn(["reconcile", "report"]) == 0
     text = capsys.readouterr().out
-    assert "10 difference(s)" in text and "Renamed" not in text and "'R***'" in text
+    assert "11 difference(s)" in text and "Renamed" not in text and "'R***'" in text
     assert mlconn(["reconcile", "report", "--html"]) == 0
     page = capsys.readouterr().out
-    assert page.startswith("<!DOCTYPE html>") and "10 difference(s)" in page and "Renamed" not in page
-    assert page.count("<tr>") == 1 + len(report["tallies"]) + 1 + 10
+    assert page.startswith("<!DOCTYPE html>") and "11 difference(s)" in page and "Renamed" not in page
+    assert page.count("<tr>") == 1 + len(report["tallies"]) + 1 + 11
 
     # Repair: the customers flow's differences are queued; nothing is written by the reconciliation.
     writes = sandboxes.hubspot_write_calls()
@@ -246,7 +254,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
     assert sandboxes.hubspot_write_calls() == writes, "the reconciliation writes nothing to HubSpot"
     assert sandboxes.jde_control("GET", "stats")["orchestrations"] == jde_posts, "nor to JDE"
     assert summary["repair"]["queued"] == {"company": 1, "contact": 2, "association": 2}
-    assert summary["repair"]["not_repairable"] == 6
+    assert summary["repair"]["not_repairable"] == 7
     # The next run of the flow reads the queued records again and writes them (the archived contact
     # comes back as a new HubSpot record, with its association).
     run(CUSTOMERS_DAG)
@@ -257,6 +265,7 @@ def test_a_clean_sync_reports_nothing_and_every_injected_difference_is_found_onc
         ("money", "customer_totals", str(first.address_number), "total", "invoices"),
         ("money", "gl_lines", recoded_number, "drift", "account M30.4110"),
         ("money", "gl_lines", recoded_number, "drift", f"account {recoded}"),
+        ("money", "invoice", recoded_number, "drift", "hs_due_date"),
         ("money", "receipt", str(payment["id"]), "drift", "applied to"),
         ("money", "receipt", str(payment["id"]), "drift", "jde_payment_id"),
     }
