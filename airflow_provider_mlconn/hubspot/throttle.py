@@ -215,9 +215,16 @@ class RollingWindowThrottle:
         """The ledger, for the caller alone while the block runs (the caller holds ``_cond``)."""
         yield self._ledger
 
+    #: How often to look at the ledger again while every slot is in flight: None, a release of one
+    #: of this process's threads wakes the waiter; a ledger other processes share polls.
+    FULL_POLL_S: float | None = None
+
     def _longest_wait(self, wait: float) -> float | None:
-        """How long to sleep before looking again (None: until another thread of ours releases)."""
-        return None if wait == float("inf") else wait
+        """How long to sleep before looking again (None: until another thread of ours releases).
+
+        Slots free up by time (an answer holds its slot a window long), so a known wait is exact;
+        when every slot is in flight, only an answer (maybe another process's) starts that clock."""
+        return self.FULL_POLL_S if wait == float("inf") else wait
 
     @contextmanager
     def _ledger_held(self) -> Iterator[_Ledger]:
@@ -314,6 +321,8 @@ class MachineWindowThrottle(RollingWindowThrottle):
     that crashed mid-write) starts empty again; the headers' ``Remaining`` catches what it forgot.
     """
 
+    FULL_POLL_S = HOST_POLL_S
+
     def __init__(
         self,
         limit: int,
@@ -359,11 +368,6 @@ class MachineWindowThrottle(RollingWindowThrottle):
     def _forget_lost(self, ledger: _Ledger, now: float) -> None:
         _forget_lost(ledger, now, self._owner(), _process_exists)
 
-    def _longest_wait(self, wait: float) -> float | None:
-        # Slots free up by time (an answer holds its slot a window long), so a known wait is exact;
-        # when every slot is in flight, only an answer (maybe another process's) starts that clock.
-        return HOST_POLL_S if wait == float("inf") else wait
-
 
 def _forget_lost(ledger: _Ledger, now: float, me: int, alive: Callable[[int], bool | None]) -> None:
     """Free the slots of requests whose sender is gone: ``alive(owner)`` says whether it still runs
@@ -400,6 +404,7 @@ class RedisWindowThrottle(RollingWindowThrottle):
     and the slot ages out as stale.
     """
 
+    FULL_POLL_S = HOST_POLL_S
     LOCK_TIMEOUT_S = 5.0
     KEY_TTL_S = 86_400
 
@@ -469,9 +474,6 @@ class RedisWindowThrottle(RollingWindowThrottle):
                 lock.release()
             except (LockError, RedisError) as error:
                 log.warning("HubSpot rate ledger lock %s: %s", self.key, error)
-
-    def _longest_wait(self, wait: float) -> float | None:
-        return HOST_POLL_S if wait == float("inf") else wait
 
     def release(self) -> None:
         try:

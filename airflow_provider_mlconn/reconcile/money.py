@@ -92,10 +92,12 @@ def compare_money() -> tuple[list[Tally], list[Finding]]:
                 document_of_invoice[record.id] = keyed
             elif (properties.get("jde_sync_status") or "") in POSTED and number:
                 invoices.append(record)
-                document_of_invoice[record.id] = (
-                    f"{properties.get('jde_document_company') or ''}-"
-                    f"{properties.get('jde_document_type') or ''}-{number}"
-                )
+                if number.isdigit():
+                    document_of_invoice[record.id] = document_key(
+                        str(properties.get("jde_document_company") or ""),
+                        str(properties.get("jde_document_type") or ""),
+                        int(number),
+                    )
         payments = [
             record
             for record in hook.iter_records(ObjectType.COMMERCE_PAYMENTS, properties=PAYMENT_READ)
@@ -323,13 +325,6 @@ def _payment_customers(
     }
 
 
-def _document_gross(items: Sequence[CustomerLedgerRow]) -> Decimal:
-    return sum(
-        (item.foreign_gross_amount if item.currency_mode == "F" else item.gross_amount for item in items),
-        Decimal(0),
-    )
-
-
 def _compare_invoices(
     invoices: Sequence[HubSpotRecord],
     documents: dict[str, dict[tuple[str, int], list[CustomerLedgerRow]]],
@@ -358,7 +353,7 @@ def _compare_invoices(
             totals[customer]["hubspot_invoices"] += billed
         posted = documents.get(number, {})
         for items in posted.values():
-            totals[str(items[0].address_number)]["jde_invoices"] += _document_gross(items)
+            totals[str(items[0].address_number)]["jde_invoices"] += Document(items=tuple(items)).gross
         if not posted:
             found(
                 Kind.MISSING_IN_JDE,
@@ -381,7 +376,7 @@ def _compare_invoices(
             "jde_document_number": str(document),
             "jde_document_company": company,
             "jde_address_number": str(items[0].address_number),
-            "hs_amount_billed": normalized(_document_gross(items)),
+            "hs_amount_billed": normalized(Document(items=tuple(items)).gross),
         }
         shown = {
             "jde_document_number": normalized(properties.get("jde_document_number")),
