@@ -32,6 +32,7 @@ from airflow_provider_mlconn.sync.flow import (
     LoadRecord,
     MappedRecord,
     Prerequisite,
+    RecordStatus,
     Rejection,
     StagingWriter,
     Stream,
@@ -230,10 +231,12 @@ def toy_flow_dag(dag_id: str, flow_name: str, *, load_retries: int) -> Any:
 
 
 class EngineRun:
-    """Drives one run of a flow through the engine's steps, like the DAG does."""
+    """Drives one run of a flow through the engine's steps, like the DAG does (which maps while it
+    extracts: ``map_while_extracting``)."""
 
-    def __init__(self, flow, store, variables, run_id: str):
+    def __init__(self, flow, store, variables, run_id: str, *, map_while_extracting: bool = False):
         self.flow, self.store, self.variables = flow, store, variables
+        self.map_while_extracting = map_while_extracting
         self.info = engine.RunInfo(
             dag_id=f"dag_{flow.name}", run_id=run_id, run_type="manual", data_interval_end=NOW
         )
@@ -254,8 +257,17 @@ class EngineRun:
 
     def prepare(self) -> dict[str, list[int]]:
         self.plan = engine.plan_windows(self.flow, self.info, self.variables, now=NOW)
-        self.extracted = engine.extract(self.flow, self.store, self.info, self.actor("extract"), self.plan)
-        engine.map_records(self.flow, self.store, self.ref.run_key, self.actor("map"))
+        self.extracted = engine.extract(
+            self.flow,
+            self.store,
+            self.info,
+            self.actor("extract"),
+            self.plan,
+            map_while_extracting=self.map_while_extracting,
+        )
+        # The map task's first try maps what the extract left staged.
+        left = (RecordStatus.STAGED,) if self.map_while_extracting else engine.TO_MAP
+        engine.map_records(self.flow, self.store, self.ref.run_key, self.actor("map"), statuses=left)
         return {
             entity.name: engine.order_entity(
                 self.flow,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from airflow_provider_mlconn.sync import engine
+from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import (
     CallableContractError,
     LoadBlocked,
@@ -15,7 +17,7 @@ from airflow_provider_mlconn.sync.errors import (
     WatermarkNotCommitted,
 )
 from airflow_provider_mlconn.sync.flow import Prerequisite, RecordStatus, Rejection
-from airflow_provider_mlconn.sync.store import RunRef
+from airflow_provider_mlconn.sync.store import RunRef, Store
 from airflow_provider_mlconn.sync.watermarks import watermark_variable
 from tests.support.sync import (
     NOW,
@@ -428,6 +430,63 @@ def test_mapping_while_extracting_maps_each_record_once_and_leaves_the_map_step_
     ).batches
     assert batches == [0]
     assert run.load("company").loaded == 4
+
+
+def _decisions(store, run_key):
+    """What the store holds of a run, by (entity, key): the record's columns the map step sets and
+    its events, without ids and times (two stores number and stamp them differently)."""
+    records = store.records.of_run(run_key)
+    events = store.audit.events_of([r.id for r in records])
+    return {
+        (r.entity, r.key): (
+            r.status.value,
+            r.payload,
+            r.payload_hash,
+            r.remote_id,
+            r.error,
+            r.prerequisites,
+            [
+                (e.action, e.status.value, e.attempt, e.payload_hash, e.remote_id, e.error)
+                for e in events[r.id]
+            ],
+        )
+        for r in records
+    }
+
+
+def test_mapping_while_staging_leaves_the_store_as_the_map_step_would(tmp_path, fernet_key, world):
+    """Each new record is mapped from the source in hand and written mapped, with its stage and map
+    events: the records, payloads, verdicts (mapped, rejected, unchanged) and audit trail are those
+    of staging, then reading back and mapping, run by run."""
+    world.contact("P5", "C1", "eve at example.com", T0 + timedelta(minutes=20))  # rejected
+    stores = {
+        early: Store(f"sqlite:///{tmp_path / f'{early}.db'}", PayloadCipher(fernet_key))
+        for early in (True, False)
+    }
+    flow = make_toy_flow("same_either_way", world)
+    variables = {early: DictVariables() for early in stores}
+    try:
+        for run_id, change in (("run1", None), ("run2", "C2"), ("run3", None)):
+            if change:  # one company changes; another is read again as it was: unchanged
+                world.company(change, "Renamed GmbH", T0 + timedelta(minutes=70))
+                world.company("C1", world.rows[("company", "C1")]["name"], T0 + timedelta(minutes=70))
+            decided = {}
+            for early, store in stores.items():
+                run = Run(flow, store, variables[early], run_id, map_while_extracting=early)
+                run.prepare()
+                run.load("company")
+                run.load("contact")
+                run.commit()
+                decided[early] = _decisions(store, run.ref.run_key)
+            assert decided[True] == decided[False], run_id
+            statuses = Counter(status for status, *_ in decided[True].values())
+            if run_id == "run1":
+                assert statuses["loaded"] and statuses["rejected"] == 1
+            if run_id == "run2":
+                assert statuses["unchanged"] and statuses["loaded"] == 1
+    finally:
+        for store in stores.values():
+            store.dispose()
 
 
 def test_records_with_the_same_batch_key_share_a_load_batch(sqlite_store):

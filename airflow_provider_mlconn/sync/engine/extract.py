@@ -10,11 +10,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_mlconn.sync.engine.manifests import ExtractManifest, PlanManifest, RunInfo
-from airflow_provider_mlconn.sync.engine.mapping import map_staged
+from airflow_provider_mlconn.sync.engine.mapping import map_sources, map_staged, mark_echoes
 from airflow_provider_mlconn.sync.errors import CallableContractError
 from airflow_provider_mlconn.sync.flow import Entity, Flow
 from airflow_provider_mlconn.sync.records import Prerequisite
-from airflow_provider_mlconn.sync.store import Actor, RunRef, Store, StoredRecord
+from airflow_provider_mlconn.sync.store import (
+    Actor,
+    MappingResult,
+    RunRef,
+    StagedSource,
+    Store,
+    StoredRecord,
+)
 from airflow_provider_mlconn.sync.watermarks import Window
 
 log = logging.getLogger(__name__)
@@ -32,8 +39,9 @@ def extract(
     """Stream each stream's window into the store, take over waiting records whose wait may be
     over; returns counts, the high-water marks and the entities the run read completely.
 
-    With ``map_while_extracting`` each chunk is mapped as soon as it is staged (while the source's
-    next pages are on their way), and the map step only maps what is left ``staged``.
+    With ``map_while_extracting`` each chunk is mapped as it is staged, from the sources in hand,
+    and written mapped (while the source's next pages are on their way); the map step only maps
+    what is left ``staged``.
     """
     ref = run.ref(flow)
     store.runs.ensure(ref)
@@ -43,22 +51,43 @@ def extract(
     mapped: Counter[str] = Counter()
     mapping_stopped: list[Exception] = []
 
-    def map_chunk(ids: Sequence[int]) -> None:
+    echoes: list[dict[str, dict[str, str]]] = []
+
+    def stop_mapping(error: Exception) -> None:
+        # A mapping that crashes is the map step's failure to report, not the extract's: what is
+        # left staged is mapped there, and the run stops at map as it always did.
+        mapping_stopped.append(error)
+        log.warning("mapping while extracting stopped (%s); the map step maps the rest", error)
+
+    def map_new(staged: Sequence[StagedSource]) -> list[MappingResult] | None:
         if mapping_stopped:
+            return None
+        try:
+            results, found = map_sources(flow, store, staged)
+        except Exception as error:
+            stop_mapping(error)
+            return None
+        echoes.append(found)
+        return results
+
+    def after_flush(ids: Sequence[int]) -> None:
+        # The echoes of the chunk just written, and what it left staged (sources that changed
+        # within the run), mapped as the map step would.
+        while echoes:
+            mark_echoes(store, flow, echoes.pop())
+        if mapping_stopped or not ids:
             return
         try:
             mapped.update(map_staged(flow, store, ids, actor))
         except Exception as error:
-            # A mapping that crashes is the map step's failure to report, not the extract's:
-            # what is left staged is mapped there, and the run stops at map as it always did.
-            mapping_stopped.append(error)
-            log.warning("mapping while extracting stopped (%s); the map step maps the rest", error)
+            stop_mapping(error)
 
     writer = store.staging_writer(
         ref,
         actor,
         entities=[e.name for e in flow.entities],
-        after_flush=map_chunk if map_while_extracting else None,
+        after_flush=after_flush if map_while_extracting else None,
+        mapper=map_new if map_while_extracting else None,
     )
     for stream in flow.streams:
         window = replace(Window.from_manifest(plan.windows[stream.name]), options=plan.options)
@@ -101,7 +130,7 @@ def extract(
         adopted=adopted,
         expired=expired,
         complete=complete,
-        mapped=dict(mapped),
+        mapped=dict(mapped + counts.mapped),
     )
 
 

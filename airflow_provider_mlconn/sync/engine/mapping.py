@@ -12,7 +12,10 @@ from airflow_provider_mlconn.sync.engine.order import declared_prerequisites
 from airflow_provider_mlconn.sync.errors import CallableContractError
 from airflow_provider_mlconn.sync.flow import Entity, Flow, no_prerequisites
 from airflow_provider_mlconn.sync.records import Operation, Prerequisite, RecordStatus, Rejection
-from airflow_provider_mlconn.sync.store import Actor, MappingResult, Store, StoredRecord
+from airflow_provider_mlconn.sync.store import Actor, MappingResult, StagedSource, Store, StoredRecord
+
+#: What mapping reads of a record: a stored one, or a source being staged (mapping while staging).
+Mappable = StoredRecord | StagedSource
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +71,27 @@ def _map_chunks(
     for chunk in chunks:
         results, echo_hashes = _map_chunk(flow, store, chunk)
         store.records.save_mapping(results, actor, action=action)
-        for entity_name, hashes in echo_hashes.items():
-            store.id_map.mark_echoes(flow.name, entity_name, hashes)
-            echoes += len(hashes)
+        echoes += mark_echoes(store, flow, echo_hashes)
         for result in results:
             counts[result.status.value] = counts.get(result.status.value, 0) + 1
     if echoes:
         log.info("%d records are our own writes read back (echoes): no call", echoes)
     return counts, echoes
+
+
+def map_sources(
+    flow: Flow, store: Store, staged: Sequence[StagedSource]
+) -> tuple[list[MappingResult], dict[str, dict[str, str]]]:
+    """Mapping results of sources about to be staged (``record_id`` is each one's place in
+    ``staged``), and per entity the echoes found: what the map step would decide for them."""
+    return _map_chunk(flow, store, staged)
+
+
+def mark_echoes(store: Store, flow: Flow, echo_hashes: Mapping[str, Mapping[str, str]]) -> int:
+    """Note in the id map the echoes mapping found (entity -> key -> hash); returns how many."""
+    for entity_name, hashes in echo_hashes.items():
+        store.id_map.mark_echoes(flow.name, entity_name, hashes)
+    return sum(len(hashes) for hashes in echo_hashes.values())
 
 
 def preview_mapping(flow: Flow, store: Store, records: Sequence[StoredRecord]) -> list[MappingResult]:
@@ -107,7 +123,7 @@ def map_one(entity: Entity, source: Mapping[str, Any]) -> Mapping[str, Any] | Re
 
 
 def _map_chunk(
-    flow: Flow, store: Store, chunk: Sequence[StoredRecord]
+    flow: Flow, store: Store, chunk: Sequence[Mappable]
 ) -> tuple[list[MappingResult], dict[str, dict[str, str]]]:
     """The chunk's mapping results, and per entity the echoes found (key -> payload hash)."""
     entries = {}
@@ -174,7 +190,7 @@ def _map_chunk(
 
 
 def _prerequisites(
-    flow: Flow, entity: Entity, record: StoredRecord, payload: Mapping[str, Any]
+    flow: Flow, entity: Entity, record: Mappable, payload: Mapping[str, Any]
 ) -> tuple[Prerequisite, ...] | None:
     """The record's prerequisites, worked out while source and payload are at hand, so ordering
     is a matter of batches; None (worked out by ``order``) when the entity has none or declares
@@ -187,7 +203,7 @@ def _prerequisites(
         return None
 
 
-def _echo_note(entity: Entity, store: Store, record: StoredRecord, written: Mapping[str, Any]) -> str | None:
+def _echo_note(entity: Entity, store: Store, record: Mappable, written: Mapping[str, Any]) -> str | None:
     """A note when the record's source is what ``entity.echo_of`` last wrote to this side."""
     if entity.echo_of is None or entity.echo_view is None:
         return None

@@ -47,12 +47,14 @@ from airflow_provider_mlconn.sync.store.records import RecordTable
 from airflow_provider_mlconn.sync.store.reports import OutcomeCount, RunReports, TaskRun
 from airflow_provider_mlconn.sync.store.rows import (
     Actor,
+    ChunkMapper,
     IdMapEntry,
     MappingResult,
     OutcomeRow,
     RecordEvent,
     RunRef,
     RunSummary,
+    StagedSource,
     StagingCounts,
     StoredRecord,
     run_key_for,
@@ -64,6 +66,7 @@ from airflow_provider_mlconn.sync.store.webhooks import Recorded, WebhookInbox
 __all__ = [
     "STORE_CONN_ID",
     "Actor",
+    "ChunkMapper",
     "IdMapEntry",
     "JournalEntry",
     "JournalSettlement",
@@ -77,6 +80,7 @@ __all__ = [
     "RunRef",
     "RunReports",
     "RunSummary",
+    "StagedSource",
     "StagingCounts",
     "StagingWriter",
     "Store",
@@ -134,9 +138,10 @@ class Store:
         entities: Iterable[str],
         chunk_size: int = CHUNK,
         after_flush: Callable[[Sequence[int]], None] | None = None,
+        mapper: ChunkMapper | None = None,
     ) -> StagingWriter:
         return self.staging.writer(
-            run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush
+            run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush, mapper=mapper
         )
 
     def dispose(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -119,6 +119,24 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
+class StagedSource:
+    """A source being staged, as the map step sees a record: ``id`` is its place in the chunk until
+    the store numbers it (mapping while staging)."""
+
+    id: int
+    entity: str
+    key: str
+    source: Mapping[str, Any]
+    attempts: int = 0
+    operation: Operation = Operation.WRITE
+
+
+#: Maps the new records of a staged chunk (``StagedSource`` ids are places in the list) to their
+#: mapping results; None leaves them ``staged`` for the map step.
+ChunkMapper = Callable[[Sequence[StagedSource]], Sequence["MappingResult"] | None]
+
+
+@dataclass(frozen=True)
 class RecordEvent:
     """One step of a record's history (audit trail)."""
 
@@ -204,7 +222,9 @@ class StagingCounts:
     changed: int = 0
     same: int = 0
     per_entity: Counter[str] = field(default_factory=Counter)
-    #: The ids this chunk staged (new or changed); not carried over by ``add``.
+    #: Records mapped as they were staged, per status (``ChunkMapper``).
+    mapped: Counter[str] = field(default_factory=Counter)
+    #: The ids this chunk staged (new or changed) and left ``staged``; not carried over by ``add``.
     ids: list[int] = field(default_factory=list, repr=False)
 
     def add(self, other: StagingCounts) -> None:
@@ -212,3 +232,4 @@ class StagingCounts:
         self.changed += other.changed
         self.same += other.same
         self.per_entity.update(other.per_entity)
+        self.mapped.update(other.mapped)

@@ -17,7 +17,16 @@ from airflow_provider_mlconn.sync.schema import records
 from airflow_provider_mlconn.sync.store.bulk import insert_rows, update_rows
 from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch, append_events, event_row
-from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, RunRef, StagingCounts
+from airflow_provider_mlconn.sync.store.records import prerequisites_json
+from airflow_provider_mlconn.sync.store.rows import (
+    ACTOR_COLUMNS,
+    Actor,
+    ChunkMapper,
+    MappingResult,
+    RunRef,
+    StagedSource,
+    StagingCounts,
+)
 
 KEY_LENGTH = 200
 
@@ -28,7 +37,9 @@ class StagingWriter:
     Staging is idempotent per run: the same payload again is a no-op (a loaded record stays
     loaded); a changed payload puts the record back to ``staged`` so the new version is loaded.
     ``mark_complete(entity)`` says the run staged every key the source has for an entity.
-    ``after_flush(ids)`` is called with the ids each flush staged (the extract maps them there).
+    With ``mapper``, each flush maps its new records before they are written, and writes them
+    mapped (``Staging.stage_chunk``). ``after_flush(ids)`` is called after each flush with the ids
+    it left ``staged``.
     """
 
     def __init__(
@@ -40,9 +51,11 @@ class StagingWriter:
         entities: Iterable[str],
         chunk_size: int = CHUNK,
         after_flush: Callable[[Sequence[int]], None] | None = None,
+        mapper: ChunkMapper | None = None,
     ) -> None:
         self._staging = staging
         self._after_flush = after_flush
+        self._mapper = mapper
         self._run = run
         self._actor = actor
         self._entities = frozenset(entities)
@@ -78,9 +91,9 @@ class StagingWriter:
         if not self._buffer:
             return
         items, self._buffer = self._buffer, {}
-        counts = self._staging.stage_chunk(self._run, self._actor, items)
+        counts = self._staging.stage_chunk(self._run, self._actor, items, mapper=self._mapper)
         self.counts.add(counts)
-        if self._after_flush is not None and counts.ids:
+        if self._after_flush is not None:
             self._after_flush(counts.ids)
 
     def _check_entity(self, entity: str) -> None:
@@ -102,9 +115,16 @@ _NEW_ROW_COLUMNS = (
     "attempts",
     "created_at",
     "operation",
+    "mapped_payload",
+    "payload_hash",
+    "remote_id",
+    "error",
+    "prerequisites",
     "updated_at",
     *ACTOR_COLUMNS,
 )
+#: The mapped columns of a new row left ``staged`` (in ``_NEW_ROW_COLUMNS`` order).
+_NOT_MAPPED = (None, None, None, None, None)
 #: What staging a changed source sets besides the source: a clean slate for the later steps.
 _RESTAGED_CLEARED = {
     "status": RecordStatus.STAGED.value,
@@ -183,9 +203,16 @@ class Staging:
         entities: Iterable[str],
         chunk_size: int = CHUNK,
         after_flush: Callable[[Sequence[int]], None] | None = None,
+        mapper: ChunkMapper | None = None,
     ) -> StagingWriter:
         return StagingWriter(
-            self, run, actor, entities=entities, chunk_size=chunk_size, after_flush=after_flush
+            self,
+            run,
+            actor,
+            entities=entities,
+            chunk_size=chunk_size,
+            after_flush=after_flush,
+            mapper=mapper,
         )
 
     def stage_chunk(
@@ -195,9 +222,17 @@ class Staging:
         items: Mapping[tuple[str, str], Mapping[str, Any]],
         *,
         action: str = "stage",
+        mapper: ChunkMapper | None = None,
     ) -> StagingCounts:
         """Stage ``(entity, key) -> source``; ``action`` names the event (``adopt`` for records taken
-        over from an earlier run)."""
+        over from an earlier run).
+
+        With ``mapper``, the chunk's new records are mapped from the sources at hand, in the same
+        transaction, and inserted mapped: each gets its ``stage`` event and then its ``map`` event,
+        as if the map step had read it back (what that cost: a read, a decryption and a rewrite of
+        every row). A source that changed within the run, and a chunk the mapper declines, stay
+        ``staged`` for the map step (``counts.ids``).
+        """
         prepared = {pair: self._cipher.source_digest_and_token(payload) for pair, payload in items.items()}
         by_entity: dict[str, list[str]] = {}
         for entity, key in prepared:
@@ -209,6 +244,8 @@ class Staging:
             existing = _ids_of(connection, run.run_key, by_entity)
             touched = (now, *actor.values())
             new_pairs = [pair for pair in prepared if pair not in existing]
+            results = self._mapped(mapper, new_pairs, items)
+            columns = [_NOT_MAPPED if result is None else self._mapped_columns(result) for result in results]
             insert_rows(
                 connection,
                 records,
@@ -221,16 +258,19 @@ class Staging:
                         key,
                         prepared[(entity, key)][1],
                         prepared[(entity, key)][0],
-                        RecordStatus.STAGED.value,
+                        RecordStatus.STAGED.value if result is None else result.status.value,
                         0,
                         now,
                         Operation.WRITE.value,
+                        *mapped_columns,
                         *touched,
                     )
-                    for entity, key in new_pairs
+                    for (entity, key), result, mapped_columns in zip(new_pairs, results, columns, strict=True)
                 ],
             )
             staged_ids: list[int] = []
+            events = EventBatch(action=action, actor=actor, at=now)
+            mapped_events = EventBatch(action="map", actor=actor, at=now)
             if new_pairs:
                 new_by_entity: dict[str, list[str]] = {}
                 for entity, key in new_pairs:
@@ -238,7 +278,21 @@ class Staging:
                 inserted = _inserted_ids(connection, new_pairs) or _ids_of(
                     connection, run.run_key, new_by_entity
                 )
-                staged_ids.extend(inserted[pair][0] for pair in new_pairs)
+                for pair, result, (_, _, _, error, _) in zip(new_pairs, results, columns, strict=True):
+                    record_id = inserted[pair][0]
+                    events.add(record_id, RecordStatus.STAGED, 0)
+                    if result is None:
+                        staged_ids.append(record_id)
+                        continue
+                    mapped_events.add(
+                        record_id,
+                        result.status,
+                        0,
+                        payload_hash=result.payload_hash,
+                        remote_id=result.remote_id,
+                        error=error,
+                    )
+                    counts.mapped[result.status.value] += 1
                 counts.new += len(new_pairs)
                 counts.per_entity.update(entity for entity, _ in new_pairs)
             restaged = []
@@ -248,14 +302,13 @@ class Staging:
                     counts.same += 1
                     continue
                 restaged.append((token, digest, *_RESTAGED_CLEARED.values(), *touched, record_id))
+                events.add(record_id, RecordStatus.STAGED, 0)
                 staged_ids.append(record_id)
                 counts.changed += 1
                 counts.per_entity[pair[0]] += 1
             update_rows(connection, records, _RESTAGED_COLUMNS, restaged)
-            events = EventBatch(action=action, actor=actor, at=now)
-            for record_id in staged_ids:
-                events.add(record_id, RecordStatus.STAGED, 0)
             events.write(connection)
+            mapped_events.write(connection)
             counts.ids = staged_ids
             return counts
 
@@ -264,6 +317,38 @@ class Staging:
         except IntegrityError:
             # Another writer inserted one of these keys for the same run meanwhile; now they exist.
             return self._db.write(work)
+
+    @staticmethod
+    def _mapped(
+        mapper: ChunkMapper | None,
+        pairs: Sequence[tuple[str, str]],
+        items: Mapping[tuple[str, str], Mapping[str, Any]],
+    ) -> list[MappingResult | None]:
+        """The mapping result of each new pair, in order (None: left ``staged``)."""
+        if mapper is None or not pairs:
+            return [None] * len(pairs)
+        results = mapper(
+            [
+                StagedSource(place, entity, key, items[(entity, key)])
+                for place, (entity, key) in enumerate(pairs)
+            ]
+        )
+        if results is None:
+            return [None] * len(pairs)
+        by_place: list[MappingResult | None] = [None] * len(pairs)
+        for result in results:
+            by_place[result.record_id] = result
+        return by_place
+
+    def _mapped_columns(self, result: MappingResult) -> tuple[Any, ...]:
+        """``mapped_payload, payload_hash, remote_id, error, prerequisites`` of a mapped new row."""
+        return (
+            None if result.payload is None else self._cipher.encrypt(result.payload),
+            result.payload_hash,
+            result.remote_id,
+            None if result.error is None else self._cipher.encrypt(result.error),
+            prerequisites_json(result.prerequisites),
+        )
 
     def stage_deletions(
         self, run: RunRef, actor: Actor, entity: str, gone: Sequence[tuple[str, str, str]]
