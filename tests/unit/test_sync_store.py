@@ -253,6 +253,43 @@ def test_an_outcome_is_not_written_by_a_worker_that_lost_its_claim(sqlite_store)
     assert sqlite_store.records.of_run(RUN.run_key)[0].status is RecordStatus.MAPPED
 
 
+def test_outcomes_saved_from_the_claimed_records_skip_a_record_whose_claim_was_taken_over(
+    tmp_path, fernet_key
+):
+    """The load saves outcomes from the records as it read them under its claim (no second read);
+    when another worker took one of them over meanwhile, that outcome is not written (nor its event
+    or id map entry) and the rest are, as with a fresh read."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}", PayloadCipher(fernet_key), claim_timeout=timedelta(0))
+    kept, taken = stage_mapped(store, 2)
+    token = store.claims.claim(owner="worker-a", run_key=RUN.run_key)
+    [records] = list(store.records.iter(claim_token=token))
+    other = store.claims.claim(owner="worker-b", ids=[taken])  # worker-a presumed dead
+    assert claimed(store, other) == ["1"]
+    outcomes = [
+        OutcomeRow(record.id, RecordStatus.LOADED, True, f"r-{record.key}", "created") for record in records
+    ]
+    saved = store.claims.save_outcomes(
+        token, outcomes, actor_for(RUN, "load"), action="load", claimed={r.id: r for r in records}
+    )
+    assert saved == 1
+    statuses = {r.id: r.status for r in store.records.of_run(RUN.run_key)}
+    assert statuses == {kept: RecordStatus.LOADED, taken: RecordStatus.MAPPED}
+    events = store.audit.events_of([kept, taken])
+    assert [e.action for e in events[kept]][-1] == "load"
+    assert "load" not in [e.action for e in events[taken]]
+    assert set(store.id_map.entries(RUN.flow, "company", ["0", "1"])) == {"0"}
+    # All still held: saved from the records as read, in one pass.
+    token = store.claims.claim(owner="worker-b", ids=[taken])
+    [records] = list(store.records.iter(claim_token=token))
+    outcome = OutcomeRow(taken, RecordStatus.LOADED, True, "r-1", "created")
+    saved = store.claims.save_outcomes(
+        token, [outcome], actor_for(RUN, "load"), action="load", claimed={r.id: r for r in records}
+    )
+    assert saved == 1
+    assert set(store.id_map.entries(RUN.flow, "company", ["0", "1"])) == {"0", "1"}
+    store.dispose()
+
+
 def test_the_id_map_keeps_the_newest_load_of_a_key(sqlite_store):
     runs = [RunRef("flow", "dag", "run1"), RunRef("flow", "dag", "run2")]
     ids = []

@@ -160,7 +160,13 @@ def load_claimed(
             consecutive_errors = consecutive_errors + 1 if raised else 0
             wait_for(upcoming)
             store.claims.save_outcomes(
-                token, call.outcomes, actor, action=action, journal=call.settlement(), wait=wait
+                token,
+                call.outcomes,
+                actor,
+                action=action,
+                journal=call.settlement(),
+                wait=wait,
+                claimed={record.id: record for record in prepared.chunk},
             )
 
 

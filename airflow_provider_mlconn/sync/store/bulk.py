@@ -67,17 +67,26 @@ def upsert_rows(
 
 
 def update_rows(
-    connection: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Row], *, key: str = "id"
-) -> None:
-    """``UPDATE table SET columns WHERE key = ?`` once per row: each row holds the columns' values,
-    then the key."""
+    connection: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    key: str = "id",
+    also: str | None = None,
+) -> int:
+    """``UPDATE table SET columns WHERE key = ? [AND also = ?]`` once per row: each row holds the
+    columns' values, then the key (then ``also``'s value). Returns the rows changed, where the
+    driver counts them (``dialect.supports_sane_multi_rowcount``)."""
     if not rows:
-        return
+        return 0
     marker = placeholder(connection)
     assignments = ", ".join(f"{name} = {marker}" for name in columns)
-    sql = f"UPDATE {table.name} SET {assignments} WHERE {key} = {marker}"
-    types = [table.c[name] for name in (*columns, key)]
-    connection.exec_driver_sql(sql, _driver_rows(connection, types, rows))
+    condition = f"{key} = {marker}" + (f" AND {also} = {marker}" if also else "")
+    sql = f"UPDATE {table.name} SET {assignments} WHERE {condition}"
+    types = [table.c[name] for name in (*columns, key, *([also] if also else []))]
+    result = connection.exec_driver_sql(sql, _driver_rows(connection, types, rows))
+    return int(result.rowcount)
 
 
 def _driver_rows(connection: Connection, columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> list[Row]:

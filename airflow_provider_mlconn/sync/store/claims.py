@@ -27,7 +27,7 @@ from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch
 from airflow_provider_mlconn.sync.store.id_map import deleted_marker, upsert_entries
 from airflow_provider_mlconn.sync.store.journal import WriteJournal
-from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, OutcomeRow
+from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, OutcomeRow, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,37 @@ _OUTCOME_COLUMNS = (
     "updated_at",
     *ACTOR_COLUMNS,
 )
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What saving an outcome needs of its claimed record."""
+
+    id: int
+    flow: str
+    entity: str
+    source_key: str
+    run_key: str
+    payload_hash: str | None
+    attempts: int
+    waiting_since: datetime | None
+
+    @classmethod
+    def of(cls, record: StoredRecord) -> _Held:
+        return cls(
+            record.id,
+            record.flow,
+            record.entity,
+            record.key,
+            record.run_key,
+            record.payload_hash,
+            record.attempts,
+            record.waiting_since,
+        )
+
+
+class _ClaimLost(Exception):
+    """An outcome's record is no longer claimed by the token: save again, checking each one."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +171,7 @@ class Claims:
         action: str,
         journal: JournalSettlement | None = None,
         wait: WaitPolicy | None = None,
+        claimed: Mapping[int, StoredRecord] | None = None,
     ) -> int:
         """Persist load outcomes of claimed records, release their claims; returns how many were saved.
 
@@ -147,125 +179,187 @@ class Claims:
         written: the new owner's outcome counts. Loaded records update the id map; deletions mark
         it. A waiting record keeps the time its key started waiting (across runs); past
         ``wait.max_wait`` it is rejected instead.
+
+        ``claimed`` is the records as read under this claim (by id). With it, and a driver that
+        counts the rows an ``executemany`` changed, the records are not read again: each update
+        names the claim token, and if fewer rows changed than outcomes were given (a claim was
+        taken over meanwhile) the transaction is rolled back and saved again from a fresh read.
         """
         if not outcomes:
             return 0
-
-        def work(connection: Connection) -> int:
-            now = (wait.now if wait and wait.now else None) or utcnow()
-            held = {
-                row.id: row
-                for chunk in chunks(outcomes)
-                for row in connection.execute(
-                    sa.select(
-                        records.c.id,
-                        records.c.flow,
-                        records.c.entity,
-                        records.c.source_key,
-                        records.c.run_key,
-                        records.c.payload_hash,
-                        records.c.attempts,
-                        records.c.waiting_since,
-                    ).where(
-                        records.c.id.in_([o.record_id for o in chunk]),
-                        records.c.claim_token == token,
-                    )
-                )
+        if claimed is not None and self._db.engine.dialect.supports_sane_multi_rowcount:
+            trusted = {
+                o.record_id: _Held.of(claimed[o.record_id]) for o in outcomes if o.record_id in claimed
             }
-            lost = [o.record_id for o in outcomes if o.record_id not in held]
-            if lost:
-                log.warning("records %s: claim lost before their outcome was saved", lost)
-            saved = [o for o in outcomes if o.record_id in held]
-            waits = _waiting_since(
-                connection, [held[o.record_id] for o in saved if o.status is RecordStatus.WAITING]
+            if len(trusted) == len(outcomes):
+                try:
+                    return self._db.write(
+                        lambda connection: self._save(
+                            connection,
+                            token,
+                            outcomes,
+                            trusted,
+                            actor=actor,
+                            action=action,
+                            journal=journal,
+                            wait=wait,
+                            checked=False,
+                        )
+                    )
+                except _ClaimLost:
+                    log.info("a claim was taken over while loading: saving outcomes from a fresh read")
+        return self._db.write(
+            lambda connection: self._save(
+                connection,
+                token,
+                outcomes,
+                _held(connection, token, outcomes),
+                actor=actor,
+                action=action,
+                journal=journal,
+                wait=wait,
             )
-            touched = (now, *actor.values())
-            updates = []
-            events = EventBatch(action=action, actor=actor, at=now)
-            id_rows: list[dict[str, Any]] = []
-            for outcome in saved:
-                row = held[outcome.record_id]
-                status, error = outcome.status, outcome.error
-                waiting_since = None
-                if status is RecordStatus.WAITING:
-                    waiting_since = row.waiting_since or waits.get(row.id) or now
-                    if wait is not None and now - waiting_since > wait.max_wait:
-                        days = (now - waiting_since).total_seconds() / 86400
-                        status = RecordStatus.REJECTED
-                        error = f"waited {days:.1f} days (longer than {_span(wait.max_wait)}): {error}"
-                attempts = row.attempts + (1 if outcome.attempted else 0)
-                error_token = None if error is None else self._cipher.encrypt(error)
-                updates.append(
-                    (
-                        status.value,
-                        attempts,
-                        outcome.remote_id,
-                        outcome.change,
-                        error_token,
-                        waiting_since,
-                        None,
-                        None,
-                        None,
-                        *touched,
-                        outcome.record_id,
-                    )
-                )
-                events.add(
-                    outcome.record_id,
-                    status,
-                    attempts,
-                    payload_hash=row.payload_hash,
-                    remote_id=outcome.remote_id,
-                    change=outcome.change,
-                    error=error_token,
-                )
-                if status is RecordStatus.LOADED and outcome.remote_id is not None:
-                    id_rows.append(
-                        {
-                            "flow": row.flow,
-                            "entity": row.entity,
-                            "source_key": row.source_key,
-                            "remote_id": outcome.remote_id,
-                            "last_loaded_hash": row.payload_hash or "",
-                            "last_record_id": outcome.record_id,
-                            "last_run_key": row.run_key,
-                            "last_links": json.dumps(dict(outcome.links), sort_keys=True)
-                            if outcome.links
-                            else None,
-                            "deleted_at": None,
-                            **(deleted_marker(now) if outcome.deleted else {}),
-                        }
-                    )
-                    id_rows.extend(
-                        {
-                            "flow": row.flow,
-                            "entity": entity,
-                            "source_key": key,
-                            "remote_id": remote_id,
-                            "last_loaded_hash": digest,
-                            "last_record_id": outcome.record_id,
-                            "last_run_key": row.run_key,
-                            "last_links": None,
-                            "deleted_at": None,
-                        }
-                        for entity, key, remote_id, digest in outcome.also
-                    )
-            # The claim is given back with the outcome: one statement per record does both.
-            update_rows(connection, records, _OUTCOME_COLUMNS, updates)
-            upsert_entries(connection, id_rows)
-            events.write(connection)
-            if journal is not None:
-                self._journal.settle(
-                    connection,
-                    journal.flow,
-                    journal.entity,
-                    known=journal.known,
-                    uncertain=journal.uncertain,
-                    actor=actor,
-                )
-            return len(updates)
+        )
 
-        return self._db.write(work)
+    def _save(
+        self,
+        connection: Connection,
+        token: str,
+        outcomes: Sequence[OutcomeRow],
+        held: Mapping[int, Any],
+        *,
+        actor: Actor,
+        action: str,
+        journal: JournalSettlement | None,
+        wait: WaitPolicy | None,
+        checked: bool = True,
+    ) -> int:
+        """Write the outcomes of the ``held`` records. ``checked``: ``held`` was read under the
+        claim in this transaction; otherwise each update names the token, and ``_ClaimLost`` is
+        raised (rolling back) unless every one of them changed its row."""
+        now = (wait.now if wait and wait.now else None) or utcnow()
+        lost = [o.record_id for o in outcomes if o.record_id not in held]
+        if lost:
+            log.warning("records %s: claim lost before their outcome was saved", lost)
+        saved = [o for o in outcomes if o.record_id in held]
+        waits = _waiting_since(
+            connection, [held[o.record_id] for o in saved if o.status is RecordStatus.WAITING]
+        )
+        touched = (now, *actor.values())
+        updates = []
+        events = EventBatch(action=action, actor=actor, at=now)
+        id_rows: list[dict[str, Any]] = []
+        for outcome in saved:
+            row = held[outcome.record_id]
+            status, error = outcome.status, outcome.error
+            waiting_since = None
+            if status is RecordStatus.WAITING:
+                waiting_since = row.waiting_since or waits.get(row.id) or now
+                if wait is not None and now - waiting_since > wait.max_wait:
+                    days = (now - waiting_since).total_seconds() / 86400
+                    status = RecordStatus.REJECTED
+                    error = f"waited {days:.1f} days (longer than {_span(wait.max_wait)}): {error}"
+            attempts = row.attempts + (1 if outcome.attempted else 0)
+            error_token = None if error is None else self._cipher.encrypt(error)
+            updates.append(
+                (
+                    status.value,
+                    attempts,
+                    outcome.remote_id,
+                    outcome.change,
+                    error_token,
+                    waiting_since,
+                    None,
+                    None,
+                    None,
+                    *touched,
+                    outcome.record_id,
+                )
+            )
+            events.add(
+                outcome.record_id,
+                status,
+                attempts,
+                payload_hash=row.payload_hash,
+                remote_id=outcome.remote_id,
+                change=outcome.change,
+                error=error_token,
+            )
+            if status is RecordStatus.LOADED and outcome.remote_id is not None:
+                id_rows.append(
+                    {
+                        "flow": row.flow,
+                        "entity": row.entity,
+                        "source_key": row.source_key,
+                        "remote_id": outcome.remote_id,
+                        "last_loaded_hash": row.payload_hash or "",
+                        "last_record_id": outcome.record_id,
+                        "last_run_key": row.run_key,
+                        "last_links": json.dumps(dict(outcome.links), sort_keys=True)
+                        if outcome.links
+                        else None,
+                        "deleted_at": None,
+                        **(deleted_marker(now) if outcome.deleted else {}),
+                    }
+                )
+                id_rows.extend(
+                    {
+                        "flow": row.flow,
+                        "entity": entity,
+                        "source_key": key,
+                        "remote_id": remote_id,
+                        "last_loaded_hash": digest,
+                        "last_record_id": outcome.record_id,
+                        "last_run_key": row.run_key,
+                        "last_links": None,
+                        "deleted_at": None,
+                    }
+                    for entity, key, remote_id, digest in outcome.also
+                )
+        # The claim is given back with the outcome: one statement per record does both.
+        if checked:
+            update_rows(connection, records, _OUTCOME_COLUMNS, updates)
+        else:
+            changed = update_rows(
+                connection, records, _OUTCOME_COLUMNS, [(*row, token) for row in updates], also="claim_token"
+            )
+            if changed != len(updates):
+                raise _ClaimLost()
+        upsert_entries(connection, id_rows)
+        events.write(connection)
+        if journal is not None:
+            self._journal.settle(
+                connection,
+                journal.flow,
+                journal.entity,
+                known=journal.known,
+                uncertain=journal.uncertain,
+                actor=actor,
+            )
+        return len(updates)
+
+
+def _held(connection: Connection, token: str, outcomes: Sequence[OutcomeRow]) -> dict[int, Any]:
+    """The outcomes' records still claimed by ``token``, read now, by id."""
+    return {
+        row.id: row
+        for chunk in chunks(outcomes)
+        for row in connection.execute(
+            sa.select(
+                records.c.id,
+                records.c.flow,
+                records.c.entity,
+                records.c.source_key,
+                records.c.run_key,
+                records.c.payload_hash,
+                records.c.attempts,
+                records.c.waiting_since,
+            ).where(
+                records.c.id.in_([o.record_id for o in chunk]),
+                records.c.claim_token == token,
+            )
+        )
+    }
 
 
 def _waiting_since(connection: Connection, rows: Sequence[Any]) -> dict[int, datetime]:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,20 @@ _READ_ONLY = "mlconn_read_only"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def stored_time(value: datetime | str) -> datetime:
+    """An aware UTC datetime of a stored time read past SQLAlchemy's types: SQLite's text (naive
+    UTC) or a driver's datetime."""
+    if isinstance(value, str):
+        return _utc_of_text(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _utc_of_text(value: str) -> datetime:
+    # A step stamps every record of a chunk with one time: each distinct text is parsed once.
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

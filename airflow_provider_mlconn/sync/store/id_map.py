@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.schema import id_map
-from airflow_provider_mlconn.sync.store.bulk import upsert_rows
-from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
+from airflow_provider_mlconn.sync.store.bulk import placeholder, upsert_rows
+from airflow_provider_mlconn.sync.store.database import Database, chunks, stored_time, utcnow
 from airflow_provider_mlconn.sync.store.rows import IdMapEntry
 
 _ENTRY_UPDATED = (
@@ -40,16 +40,33 @@ class IdMap:
     def entries(self, flow: str, entity: str, keys: Iterable[str]) -> dict[str, IdMapEntry]:
         wanted = sorted(set(keys))
         found: dict[str, IdMapEntry] = {}
+        if not wanted:
+            return found
         with self._db.read() as connection:
+            # Driver SQL: every map and load chunk asks this, and SQLAlchemy's rendering of an
+            # expanding IN list of keys cost more than SQLite answering it.
+            marker = placeholder(connection)
             for chunk in chunks(wanted):
-                for row in connection.execute(
-                    sa.select(id_map).where(
-                        id_map.c.flow == flow,
-                        id_map.c.entity == entity,
-                        id_map.c.source_key.in_(chunk),
+                for (
+                    key,
+                    remote_id,
+                    last_hash,
+                    last_record_id,
+                    links,
+                    deleted_at,
+                ) in connection.exec_driver_sql(
+                    f"SELECT source_key, remote_id, last_loaded_hash, last_record_id, last_links, deleted_at "
+                    f"FROM {id_map.name} WHERE flow = {marker} AND entity = {marker} "
+                    f"AND source_key IN ({', '.join([marker] * len(chunk))})",
+                    (flow, entity, *chunk),
+                ):
+                    found[key] = IdMapEntry(
+                        remote_id,
+                        last_hash,
+                        last_record_id,
+                        json.loads(links) if links else {},
+                        None if deleted_at is None else stored_time(deleted_at),
                     )
-                ).mappings():
-                    found[row["source_key"]] = _entry(row)
         return found
 
     def live_entries(self, flow: str, entity: str) -> Iterator[tuple[str, IdMapEntry]]:
