@@ -128,25 +128,26 @@ def _map_chunk(
     """The chunk's mapping results, and per entity the echoes found (key -> payload hash)."""
     entries = {}
     echo_entries = {}
-    for entity_name in {record.entity for record in chunk}:
-        entity = flow.entity(entity_name)
+    entities = {entity_name: flow.entity(entity_name) for entity_name in {record.entity for record in chunk}}
+    for entity_name, entity in entities.items():
         keys = [record.key for record in chunk if record.entity == entity_name]
         entries[entity_name] = store.id_map.entries(flow.name, entity_name, keys)
         if entity.echo_of is not None:
             echo_entries[entity_name] = store.id_map.entries(flow.name, entity.echo_of, keys)
     results: list[MappingResult] = []
     echoes: dict[str, dict[str, str]] = {}
+    digest_of = store.cipher.digest
     for record in chunk:
         if record.operation is Operation.DELETE:
             continue  # nothing to map: the deletion rule takes the key as it is
-        entity = flow.entity(record.entity)
+        entity = entities[record.entity]
         mapped = map_one(entity, record.source)
         if isinstance(mapped, Rejection):
             results.append(
                 MappingResult(record.id, RecordStatus.REJECTED, record.attempts, error=mapped.reason)
             )
             continue
-        digest = store.cipher.digest(mapped)
+        digest = digest_of(mapped)
         entry = entries[record.entity].get(record.key)
         if entry is not None and entry.deleted_at is None and entry.last_loaded_hash == digest:
             results.append(

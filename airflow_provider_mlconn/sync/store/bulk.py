@@ -74,14 +74,17 @@ def update_rows(
     *,
     key: str = "id",
     also: str | None = None,
+    cleared: Sequence[str] = (),
 ) -> int:
-    """``UPDATE table SET columns WHERE key = ? [AND also = ?]`` once per row: each row holds the
-    columns' values, then the key (then ``also``'s value). Returns the rows changed, where the
-    driver counts them (``dialect.supports_sane_multi_rowcount``)."""
+    """``UPDATE table SET columns, cleared = NULL WHERE key = ? [AND also = ?]`` once per row: each
+    row holds the columns' values, then the key (then ``also``'s value). Returns the rows changed,
+    where the driver counts them (``dialect.supports_sane_multi_rowcount``)."""
     if not rows:
         return 0
     marker = placeholder(connection)
-    assignments = ", ".join(f"{name} = {marker}" for name in columns)
+    assignments = ", ".join(
+        [*(f"{name} = {marker}" for name in columns), *(f"{name} = NULL" for name in cleared)]
+    )
     condition = f"{key} = {marker}" + (f" AND {also} = {marker}" if also else "")
     sql = f"UPDATE {table.name} SET {assignments} WHERE {condition}"
     types = [table.c[name] for name in (*columns, key, *([also] if also else []))]

@@ -39,39 +39,11 @@ _OUTCOME_COLUMNS = (
     "change",
     "error",
     "waiting_since",
-    "claim_token",
-    "claim_owner",
-    "claimed_at",
     "updated_at",
     *ACTOR_COLUMNS,
 )
-
-
-@dataclass(frozen=True)
-class _Held:
-    """What saving an outcome needs of its claimed record."""
-
-    id: int
-    flow: str
-    entity: str
-    source_key: str
-    run_key: str
-    payload_hash: str | None
-    attempts: int
-    waiting_since: datetime | None
-
-    @classmethod
-    def of(cls, record: StoredRecord) -> _Held:
-        return cls(
-            record.id,
-            record.flow,
-            record.entity,
-            record.key,
-            record.run_key,
-            record.payload_hash,
-            record.attempts,
-            record.waiting_since,
-        )
+#: The claim columns an outcome clears: the record is given back with it.
+_CLAIM_COLUMNS = ("claim_token", "claim_owner", "claimed_at")
 
 
 class _ClaimLost(Exception):
@@ -138,17 +110,20 @@ class Claims:
                 records.c.claimed_at < now - self.claim_timeout,
             )
             id_chunks: Iterable[Sequence[int] | None] = chunks(ids) if ids is not None else [None]
+            claim = records.update().values(claim_token=token, claim_owner=owner, claimed_at=now)
+            if connection.dialect.name == "sqlite":
+                # The transaction holds the database's write lock: nothing to skip, one statement.
+                for id_chunk in id_chunks:
+                    narrowed = [records.c.id.in_(id_chunk)] if id_chunk is not None else []
+                    connection.execute(claim.where(*conditions, free, *narrowed))
+                return
             for id_chunk in id_chunks:
                 query = sa.select(records.c.id).where(*conditions, free).order_by(records.c.id)
                 if id_chunk is not None:
                     query = query.where(records.c.id.in_(id_chunk))
                 candidates = list(connection.execute(query.with_for_update(skip_locked=True)).scalars())
                 for chunk in chunks(candidates):
-                    connection.execute(
-                        records.update()
-                        .where(records.c.id.in_(chunk), *conditions, free)
-                        .values(claim_token=token, claim_owner=owner, claimed_at=now)
-                    )
+                    connection.execute(claim.where(records.c.id.in_(chunk), *conditions, free))
 
         self._db.write(work)
         return token
@@ -188,9 +163,7 @@ class Claims:
         if not outcomes:
             return 0
         if claimed is not None and self._db.engine.dialect.supports_sane_multi_rowcount:
-            trusted = {
-                o.record_id: _Held.of(claimed[o.record_id]) for o in outcomes if o.record_id in claimed
-            }
+            trusted = {o.record_id: claimed[o.record_id] for o in outcomes if o.record_id in claimed}
             if len(trusted) == len(outcomes):
                 try:
                     return self._db.write(
@@ -226,7 +199,7 @@ class Claims:
         connection: Connection,
         token: str,
         outcomes: Sequence[OutcomeRow],
-        held: Mapping[int, Any],
+        held: Mapping[int, Any],  # StoredRecord, or a row of its columns read by ``_held``
         *,
         actor: Actor,
         action: str,
@@ -269,9 +242,6 @@ class Claims:
                     outcome.change,
                     error_token,
                     waiting_since,
-                    None,
-                    None,
-                    None,
                     *touched,
                     outcome.record_id,
                 )
@@ -290,7 +260,7 @@ class Claims:
                     {
                         "flow": row.flow,
                         "entity": row.entity,
-                        "source_key": row.source_key,
+                        "source_key": row.key,
                         "remote_id": outcome.remote_id,
                         "last_loaded_hash": row.payload_hash or "",
                         "last_record_id": outcome.record_id,
@@ -318,10 +288,15 @@ class Claims:
                 )
         # The claim is given back with the outcome: one statement per record does both.
         if checked:
-            update_rows(connection, records, _OUTCOME_COLUMNS, updates)
+            update_rows(connection, records, _OUTCOME_COLUMNS, updates, cleared=_CLAIM_COLUMNS)
         else:
             changed = update_rows(
-                connection, records, _OUTCOME_COLUMNS, [(*row, token) for row in updates], also="claim_token"
+                connection,
+                records,
+                _OUTCOME_COLUMNS,
+                [(*row, token) for row in updates],
+                also="claim_token",
+                cleared=_CLAIM_COLUMNS,
             )
             if changed != len(updates):
                 raise _ClaimLost()
@@ -349,7 +324,7 @@ def _held(connection: Connection, token: str, outcomes: Sequence[OutcomeRow]) ->
                 records.c.id,
                 records.c.flow,
                 records.c.entity,
-                records.c.source_key,
+                records.c.source_key.label("key"),
                 records.c.run_key,
                 records.c.payload_hash,
                 records.c.attempts,
@@ -369,7 +344,7 @@ def _waiting_since(connection: Connection, rows: Sequence[Any]) -> dict[int, dat
     found: dict[int, datetime] = {}
     by_group: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        by_group.setdefault((row.flow, row.entity), {})[row.source_key] = row
+        by_group.setdefault((row.flow, row.entity), {})[row.key] = row
     for (flow, entity), by_key in by_group.items():
         previous: dict[str, tuple[int, str, datetime | None]] = {}
         for chunk in chunks(sorted(by_key)):

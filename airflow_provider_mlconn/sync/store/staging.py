@@ -162,30 +162,31 @@ def _ids_of(
     return found
 
 
+def _largest_id(connection: Connection) -> int | None:
+    """On SQLite, the table's largest record id before an insert (0 when empty); None elsewhere."""
+    if connection.dialect.name != "sqlite":
+        return None
+    return int(connection.exec_driver_sql(f"SELECT max(id) FROM {records.name}").scalar() or 0)
+
+
 def _inserted_ids(
-    connection: Connection, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, str]] | None:
-    """On SQLite, the ids of rows just inserted for ``pairs`` (in that order) by this transaction,
-    read by primary key range; None elsewhere, or when the range does not hold exactly them.
+    connection: Connection, before: int | None, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int] | None:
+    """On SQLite, the ids of the rows just inserted for ``pairs`` (in that order) by this
+    transaction, whose largest id was ``before``; None elsewhere, or when they are not the ids
+    after it.
 
     SQLite numbers a row one past the table's largest id, and this transaction holds the write
-    lock: one insert of N rows takes the N ids ending at ``last_insert_rowid()``. Reading them by
-    range costs a fraction of looking the keys up again (a fifth of the extract's store time).
+    lock: an insert of N rows that ends at ``last_insert_rowid() == before + N`` took exactly the N
+    ids after ``before``, in order (a rowid chosen at random, past the largest possible one,
+    cannot end there). Looking the keys up again cost a fifth of the extract's store time.
     """
-    if connection.dialect.name != "sqlite" or not pairs:
+    if before is None or not pairs:
         return None
     last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-    first = last - len(pairs) + 1
-    found = {
-        (entity, key): (record_id, source_hash)
-        for record_id, entity, key, source_hash in connection.exec_driver_sql(
-            f"SELECT id, entity, source_key, source_hash FROM {records.name} WHERE id BETWEEN ? AND ?",
-            (first, last),
-        )
-    }
-    if len(found) != len(pairs) or any(pair not in found for pair in pairs):
+    if last - before != len(pairs):
         return None
-    return found
+    return {pair: before + place for place, pair in enumerate(pairs, start=1)}
 
 
 class Staging:
@@ -245,6 +246,7 @@ class Staging:
             touched = (now, *actor.values())
             new_pairs = [pair for pair in prepared if pair not in existing]
             results = self._mapped(mapper, new_pairs, items)
+            before = _largest_id(connection) if new_pairs else None
             columns = [_NOT_MAPPED if result is None else self._mapped_columns(result) for result in results]
             insert_rows(
                 connection,
@@ -272,14 +274,15 @@ class Staging:
             events = EventBatch(action=action, actor=actor, at=now)
             mapped_events = EventBatch(action="map", actor=actor, at=now)
             if new_pairs:
-                new_by_entity: dict[str, list[str]] = {}
-                for entity, key in new_pairs:
-                    new_by_entity.setdefault(entity, []).append(key)
-                inserted = _inserted_ids(connection, new_pairs) or _ids_of(
-                    connection, run.run_key, new_by_entity
-                )
+                inserted = _inserted_ids(connection, before, new_pairs)
+                if inserted is None:
+                    new_by_entity: dict[str, list[str]] = {}
+                    for entity, key in new_pairs:
+                        new_by_entity.setdefault(entity, []).append(key)
+                    found = _ids_of(connection, run.run_key, new_by_entity)
+                    inserted = {pair: record_id for pair, (record_id, _) in found.items()}
                 for pair, result, (_, _, _, error, _) in zip(new_pairs, results, columns, strict=True):
-                    record_id = inserted[pair][0]
+                    record_id = inserted[pair]
                     events.add(record_id, RecordStatus.STAGED, 0)
                     if result is None:
                         staged_ids.append(record_id)
