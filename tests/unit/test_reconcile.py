@@ -22,7 +22,7 @@ from airflow_provider_mlconn.reconcile.report import (
 from airflow_provider_mlconn.sync import schema
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.store import Store
-from airflow_provider_mlconn.sync.store.id_map import REPAIR_HASH, deleted_marker, upsert_entries
+from airflow_provider_mlconn.sync.store.id_map import REPAIR_HASH, IdMapRow, upsert_entries
 
 
 @pytest.mark.parametrize(
@@ -155,20 +155,11 @@ def test_the_report_is_kept_encrypted_and_the_latest_is_read_back(tmp_path, fern
 def test_repair_queues_keys_the_flow_wrote_and_not_those_it_never_wrote_or_deleted(tmp_path, fernet_key):
     store = Store(f"sqlite:///{tmp_path / 'store.db'}", PayloadCipher(fernet_key))
     rows = [
-        {
-            "flow": "customers",
-            "entity": "company",
-            "source_key": key,
-            "remote_id": f"9{key}",
-            "last_loaded_hash": "a" * 64,
-            "last_record_id": 1,
-            "last_run_key": "r",
-            "last_links": None,
-            "deleted_at": None,
-        }
+        IdMapRow("customers", "company", key, f"9{key}", "a" * 64, 1, "r")
         for key in ("10001", "10002", "10003")
     ]
-    rows[2].update(deleted_marker(datetime.now(timezone.utc)))
+    # 10003 was deleted at the source: its entry is gone, with no content counted as unchanged.
+    rows[2] = rows[2]._replace(last_loaded_hash="", deleted_at=datetime.now(timezone.utc))
     store.db.write(lambda connection: upsert_entries(connection, rows))
     queued = store.id_map.queue_repair("customers", "company", ["10001", "10003", "19999"])
     assert queued == ["10001"]

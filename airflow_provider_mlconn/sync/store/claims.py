@@ -25,7 +25,7 @@ from airflow_provider_mlconn.sync.schema import records
 from airflow_provider_mlconn.sync.store.bulk import update_rows
 from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch
-from airflow_provider_mlconn.sync.store.id_map import deleted_marker, upsert_entries
+from airflow_provider_mlconn.sync.store.id_map import IdMapRow, upsert_entries
 from airflow_provider_mlconn.sync.store.journal import WriteJournal
 from airflow_provider_mlconn.sync.store.rows import ACTOR_COLUMNS, Actor, OutcomeRow, StoredRecord
 
@@ -221,7 +221,7 @@ class Claims:
         touched = (now, *actor.values())
         updates = []
         events = EventBatch(action=action, actor=actor, at=now)
-        id_rows: list[dict[str, Any]] = []
+        id_rows: list[IdMapRow] = []
         for outcome in saved:
             row = held[outcome.record_id]
             status, error = outcome.status, outcome.error
@@ -256,34 +256,24 @@ class Claims:
                 error=error_token,
             )
             if status is RecordStatus.LOADED and outcome.remote_id is not None:
+                links = json.dumps(dict(outcome.links), sort_keys=True) if outcome.links else None
+                # A deletion leaves the key gone, with no content that counts as unchanged.
+                last_hash, deleted_at = ("", now) if outcome.deleted else (row.payload_hash or "", None)
                 id_rows.append(
-                    {
-                        "flow": row.flow,
-                        "entity": row.entity,
-                        "source_key": row.key,
-                        "remote_id": outcome.remote_id,
-                        "last_loaded_hash": row.payload_hash or "",
-                        "last_record_id": outcome.record_id,
-                        "last_run_key": row.run_key,
-                        "last_links": json.dumps(dict(outcome.links), sort_keys=True)
-                        if outcome.links
-                        else None,
-                        "deleted_at": None,
-                        **(deleted_marker(now) if outcome.deleted else {}),
-                    }
+                    IdMapRow(
+                        row.flow,
+                        row.entity,
+                        row.key,
+                        outcome.remote_id,
+                        last_hash,
+                        outcome.record_id,
+                        row.run_key,
+                        links,
+                        deleted_at,
+                    )
                 )
                 id_rows.extend(
-                    {
-                        "flow": row.flow,
-                        "entity": entity,
-                        "source_key": key,
-                        "remote_id": remote_id,
-                        "last_loaded_hash": digest,
-                        "last_record_id": outcome.record_id,
-                        "last_run_key": row.run_key,
-                        "last_links": None,
-                        "deleted_at": None,
-                    }
+                    IdMapRow(row.flow, entity, key, remote_id, digest, outcome.record_id, row.run_key)
                     for entity, key, remote_id, digest in outcome.also
                 )
         # The claim is given back with the outcome: one statement per record does both.

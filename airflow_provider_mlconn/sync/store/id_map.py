@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -193,10 +193,23 @@ def _entry(row: Any) -> IdMapEntry:
     )
 
 
-def upsert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+class IdMapRow(NamedTuple):
+    """One id map row as a load outcome writes it."""
+
+    flow: str
+    entity: str
+    source_key: str
+    remote_id: str
+    last_loaded_hash: str
+    last_record_id: int
+    last_run_key: str
+    last_links: str | None = None  # JSON text
+    deleted_at: datetime | None = None
+
+
+def upsert_entries(connection: Connection, rows: Sequence[IdMapRow]) -> None:
     """Insert or update id map rows inside the caller's transaction; a row only moves forward (a
-    newer record wins). Rows carry flow, entity, source_key, remote_id, last_loaded_hash,
-    last_record_id, last_run_key, last_links (JSON text or None) and deleted_at."""
+    newer record wins)."""
     if not rows:
         return
     now = utcnow()
@@ -204,20 +217,8 @@ def upsert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection,
         id_map,
         _ENTRY_COLUMNS,
-        [
-            (
-                *(row[name] for name in _ENTRY_COLUMNS[:-2]),
-                row.get("created_at", now),
-                row.get("loaded_at", now),
-            )
-            for row in rows
-        ],
+        [(*row, now, now) for row in rows],
         conflict=("flow", "entity", "source_key"),
         update=_ENTRY_UPDATED,
         only_if=f"{id_map.name}.last_record_id <= excluded.last_record_id",
     )
-
-
-def deleted_marker(at: datetime) -> dict[str, Any]:
-    """What a deletion leaves in the id map: the key is gone, and no content counts as unchanged."""
-    return {"deleted_at": at, "last_loaded_hash": ""}
