@@ -178,6 +178,10 @@ def test_staging_the_same_payload_twice_is_a_no_op_and_a_changed_one_is_staged_a
     assert (writer.counts.new, writer.counts.same, writer.counts.changed) == (2, 1, 1)
     records = sqlite_store.records.of_run(RUN.run_key)
     assert [(r.key, r.source) for r in records] == [("1", {"name": "Acme"}), ("2", {"name": "Beta GmbH"})]
+    # The writer took its keys for new until the second flush met them: nothing of that first try
+    # is left (one row per key; a stage event per version staged).
+    events = sqlite_store.audit.events_of([r.id for r in records])
+    assert [len(events[r.id]) for r in records] == [1, 2]
 
 
 def test_staging_an_undeclared_entity_or_a_non_mapping_says_what_is_wrong(sqlite_store):

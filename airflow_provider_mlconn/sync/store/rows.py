@@ -234,6 +234,8 @@ class StagingCounts:
     mapped: Counter[str] = field(default_factory=Counter)
     #: The ids this chunk staged (new or changed) and left ``staged``; not carried over by ``add``.
     ids: list[int] = field(default_factory=list, repr=False)
+    #: The run held a key of this chunk that was staged as new (staged again with a lookup).
+    conflicted: bool = False
 
     def add(self, other: StagingCounts) -> None:
         self.new += other.new

@@ -61,6 +61,7 @@ class StagingWriter:
         self._entities = frozenset(entities)
         self._chunk_size = chunk_size
         self._buffer: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._assume_new: bool | None = None
         self.counts = StagingCounts()
         self.complete: set[str] = set()
 
@@ -91,7 +92,14 @@ class StagingWriter:
         if not self._buffer:
             return
         items, self._buffer = self._buffer, {}
-        counts = self._staging.stage_chunk(self._run, self._actor, items, mapper=self._mapper)
+        if self._assume_new is None:
+            # A run's first extract finds the run empty: its keys are new until one is not.
+            self._assume_new = not self._staging.run_holds_records(self._run)
+        counts = self._staging.stage_chunk(
+            self._run, self._actor, items, mapper=self._mapper, assume_new=self._assume_new
+        )
+        if counts.conflicted:
+            self._assume_new = False
         self.counts.add(counts)
         if self._after_flush is not None:
             self._after_flush(counts.ids)
@@ -224,6 +232,7 @@ class Staging:
         *,
         action: str = "stage",
         mapper: ChunkMapper | None = None,
+        assume_new: bool = False,
     ) -> StagingCounts:
         """Stage ``(entity, key) -> source``; ``action`` names the event (``adopt`` for records taken
         over from an earlier run).
@@ -233,16 +242,20 @@ class Staging:
         as if the map step had read it back (what that cost: a read, a decryption and a rewrite of
         every row). A source that changed within the run, and a chunk the mapper declines, stay
         ``staged`` for the map step (``counts.ids``).
+
+        ``assume_new``: the run is not expected to hold any of these keys, so they are inserted
+        without looking them up first; the run's unique key refuses one it holds, and the chunk is
+        staged again with the lookup (``counts.conflicted``).
         """
         prepared = {pair: self._cipher.source_digest_and_token(payload) for pair, payload in items.items()}
         by_entity: dict[str, list[str]] = {}
         for entity, key in prepared:
             by_entity.setdefault(entity, []).append(key)
 
-        def work(connection: Connection) -> StagingCounts:
+        def work(connection: Connection, *, look_up: bool = True) -> StagingCounts:
             counts = StagingCounts()
             now = utcnow()
-            existing = _ids_of(connection, run.run_key, by_entity)
+            existing = _ids_of(connection, run.run_key, by_entity) if look_up else {}
             touched = (now, *actor.values())
             new_pairs = [pair for pair in prepared if pair not in existing]
             results = self._mapped(mapper, new_pairs, items)
@@ -316,10 +329,21 @@ class Staging:
             return counts
 
         try:
-            return self._db.write(work)
+            return self._db.write(lambda connection: work(connection, look_up=not assume_new))
         except IntegrityError:
-            # Another writer inserted one of these keys for the same run meanwhile; now they exist.
-            return self._db.write(work)
+            # The run held one of these keys (another writer inserted it meanwhile, or it was
+            # assumed new): look them up this time.
+            counts = self._db.write(work)
+            counts.conflicted = True
+            return counts
+
+    def run_holds_records(self, run: RunRef) -> bool:
+        """Whether any record of the run is staged already."""
+        with self._db.read() as connection:
+            found = connection.execute(
+                sa.select(records.c.id).where(records.c.run_key == run.run_key).limit(1)
+            )
+            return found.first() is not None
 
     @staticmethod
     def _mapped(
