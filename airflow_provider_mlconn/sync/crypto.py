@@ -21,7 +21,6 @@ import binascii
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -193,24 +192,27 @@ class _NonceSource:
     """Random 96-bit nonces cut from 48 KB of ``os.urandom`` at a time: one system call per 4,096
     values instead of one per value (the values are as random; only the reads are pooled). A forked
     child starts with an empty pool: parent and child must never cut the same nonce (a repeated
-    nonce under one GCM key gives the key stream away)."""
+    nonce under one GCM key gives the key stream away).
+
+    No lock: ``list.pop`` is atomic, so each nonce is handed out once; two threads that find the
+    pool empty at once each fill a pool, and the one replaced is dropped unused."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool = b""
-        self._next = 0
+        self._pool: list[bytes] = []
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._pool, self._next = b"", 0
+        self._pool = []
 
     def take(self) -> bytes:
-        with self._lock:
-            if self._next >= len(self._pool):
-                self._pool, self._next = os.urandom(_NONCE_BYTES * 4096), 0
-            start, self._next = self._next, self._next + _NONCE_BYTES
-            return self._pool[start : start + _NONCE_BYTES]
+        try:
+            return self._pool.pop()
+        except IndexError:
+            block = os.urandom(_NONCE_BYTES * 4096)
+            pool = [block[start : start + _NONCE_BYTES] for start in range(0, len(block), _NONCE_BYTES)]
+            nonce = pool.pop()
+            self._pool = pool
+            return nonce
 
 
 _NONCES = _NonceSource()

@@ -109,6 +109,8 @@ def map_one(entity: Entity, source: Mapping[str, Any]) -> Mapping[str, Any] | Re
         mapped = entity.map(source)
     except ValueError as error:
         return Rejection(f"{type(error).__name__}: {error}")
+    if type(mapped) is dict:
+        return mapped  # the common answer, without the checks below (per record, on a hot path)
     if isinstance(mapped, Rejection):
         return mapped
     model_dump = getattr(mapped, "model_dump", None)

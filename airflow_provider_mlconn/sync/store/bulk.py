@@ -31,13 +31,32 @@ def placeholder(connection: Connection) -> str:
     raise StoreConfigurationError(f"the store's bulk writes do not support the {style!r} parameter style")
 
 
-def insert_rows(connection: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
-    """``INSERT INTO table (columns) VALUES (...)`` once per row of ``rows`` (tuples in column order)."""
+def insert_rows(
+    connection: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    bound: bool = False,
+) -> None:
+    """``INSERT INTO table (columns) VALUES (...)`` once per row of ``rows`` (tuples in column order).
+
+    ``bound``: every value is in the driver's form already (times through ``bound_value``), so the
+    rows go to the driver as they are."""
     if not rows:
         return
     marker = placeholder(connection)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    connection.exec_driver_sql(sql, _driver_rows(connection, [table.c[name] for name in columns], rows))
+    connection.exec_driver_sql(
+        sql, rows if bound else _driver_rows(connection, [table.c[name] for name in columns], rows)
+    )
+
+
+def bound_value(connection: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` in the driver's form for ``column``: what the column type's bind processor makes of
+    it (a step's one time stamp, converted once for all its rows)."""
+    bind = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    return value if bind is None or value is None else bind(value)
 
 
 def upsert_rows(

@@ -220,7 +220,7 @@ class Claims:
         )
         touched = (now, *actor.values())
         updates = []
-        events = EventBatch(action=action, actor=actor, at=now)
+        events = EventBatch(connection, action=action, actor=actor, at=now)
         id_rows: list[IdMapRow] = []
         for outcome in saved:
             row = held[outcome.record_id]
@@ -291,7 +291,7 @@ class Claims:
             if changed != len(updates):
                 raise _ClaimLost()
         upsert_entries(connection, id_rows)
-        events.write(connection)
+        events.write()
         if journal is not None:
             self._journal.settle(
                 connection,

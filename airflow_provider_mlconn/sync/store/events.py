@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.records import RecordStatus
 from airflow_provider_mlconn.sync.schema import record_events
-from airflow_provider_mlconn.sync.store.bulk import insert_rows
+from airflow_provider_mlconn.sync.store.bulk import bound_value, insert_rows
 from airflow_provider_mlconn.sync.store.rows import Actor
 
 EVENT_COLUMNS = (
@@ -33,10 +33,12 @@ EVENT_COLUMNS = (
 
 
 class EventBatch:
-    """The events of one step of many records: same action, actor and time, one row per record."""
+    """The events of one step of many records: same action, actor and time, one row per record,
+    written in the transaction of ``connection``."""
 
-    def __init__(self, *, action: str, actor: Actor, at: datetime) -> None:
-        self._head = (at, action)
+    def __init__(self, connection: Connection, *, action: str, actor: Actor, at: datetime) -> None:
+        self._connection = connection
+        self._head = (bound_value(connection, record_events.c.at, at), action)
         self._actor = (actor.dag_id, actor.run_id, actor.task_id, actor.try_number, actor.map_index)
         self.rows: list[tuple[Any, ...]] = []
 
@@ -66,8 +68,8 @@ class EventBatch:
             )
         )
 
-    def write(self, connection: Connection) -> None:
-        insert_rows(connection, record_events, EVENT_COLUMNS, self.rows)
+    def write(self) -> None:
+        insert_rows(self._connection, record_events, EVENT_COLUMNS, self.rows, bound=True)
 
 
 def event_row(

@@ -378,7 +378,7 @@ class RecordTable:
             now = utcnow()
             touched = (now, *actor.values())
             rows = []
-            events = EventBatch(action=action, actor=actor, at=now)
+            events = EventBatch(connection, action=action, actor=actor, at=now)
             for result in results:
                 error = None if result.error is None else encrypt(result.error)
                 payload = None if result.payload is None else encrypt(result.payload)
@@ -405,7 +405,7 @@ class RecordTable:
                     error=error,
                 )
             update_rows(connection, records, _MAPPING_COLUMNS, rows)
-            events.write(connection)
+            events.write()
 
         self._db.write(work)
 

@@ -14,7 +14,7 @@ from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.errors import CallableContractError
 from airflow_provider_mlconn.sync.records import Operation, RecordStatus
 from airflow_provider_mlconn.sync.schema import records
-from airflow_provider_mlconn.sync.store.bulk import insert_rows, update_rows
+from airflow_provider_mlconn.sync.store.bulk import bound_value, insert_rows, update_rows
 from airflow_provider_mlconn.sync.store.database import CHUNK, Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch, append_events, event_row
 from airflow_provider_mlconn.sync.store.records import prerequisites_json
@@ -72,14 +72,15 @@ class StagingWriter:
             raise CallableContractError(
                 f"flow {self._run.flow}: {entity} key {key_text!r} must be 1..{KEY_LENGTH} characters"
             )
-        model_dump = getattr(payload, "model_dump", None)
-        if callable(model_dump):
-            payload = model_dump(mode="json")
-        if not isinstance(payload, Mapping):
-            raise CallableContractError(
-                f"flow {self._run.flow}: {entity} {key_text} payload must be a mapping, "
-                f"got {type(payload).__name__}"
-            )
+        if type(payload) is not dict:  # a dict, the common case, needs none of these checks
+            model_dump = getattr(payload, "model_dump", None)
+            if callable(model_dump):
+                payload = model_dump(mode="json")
+            if not isinstance(payload, Mapping):
+                raise CallableContractError(
+                    f"flow {self._run.flow}: {entity} {key_text} payload must be a mapping, "
+                    f"got {type(payload).__name__}"
+                )
         self._buffer[(entity, key_text)] = payload
         if len(self._buffer) >= self._chunk_size:
             self.flush()
@@ -131,6 +132,8 @@ _NEW_ROW_COLUMNS = (
     "updated_at",
     *ACTOR_COLUMNS,
 )
+_STAGED = RecordStatus.STAGED.value
+_WRITE = Operation.WRITE.value
 #: The mapped columns of a new row left ``staged`` (in ``_NEW_ROW_COLUMNS`` order).
 _NOT_MAPPED = (None, None, None, None, None)
 #: What staging a changed source sets besides the source: a clean slate for the later steps.
@@ -257,6 +260,10 @@ class Staging:
             now = utcnow()
             existing = _ids_of(connection, run.run_key, by_entity) if look_up else {}
             touched = (now, *actor.values())
+            # The new rows go to the driver as they are: every value is text, a number or NULL, and
+            # the one time stamp is converted here.
+            stamp = bound_value(connection, records.c.created_at, now)
+            actor_values = actor.values()
             new_pairs = [pair for pair in prepared if pair not in existing]
             results = self._mapped(mapper, new_pairs, items)
             before = _largest_id(connection) if new_pairs else None
@@ -273,19 +280,21 @@ class Staging:
                         key,
                         prepared[(entity, key)][1],
                         prepared[(entity, key)][0],
-                        RecordStatus.STAGED.value if result is None else result.status.value,
+                        _STAGED if result is None else result.status.value,
                         0,
-                        now,
-                        Operation.WRITE.value,
+                        stamp,
+                        _WRITE,
                         *mapped_columns,
-                        *touched,
+                        stamp,
+                        *actor_values,
                     )
                     for (entity, key), result, mapped_columns in zip(new_pairs, results, columns, strict=True)
                 ],
+                bound=True,
             )
             staged_ids: list[int] = []
-            events = EventBatch(action=action, actor=actor, at=now)
-            mapped_events = EventBatch(action="map", actor=actor, at=now)
+            events = EventBatch(connection, action=action, actor=actor, at=now)
+            mapped_events = EventBatch(connection, action="map", actor=actor, at=now)
             if new_pairs:
                 inserted = _inserted_ids(connection, before, new_pairs)
                 if inserted is None:
@@ -323,8 +332,8 @@ class Staging:
                 counts.changed += 1
                 counts.per_entity[pair[0]] += 1
             update_rows(connection, records, _RESTAGED_COLUMNS, restaged)
-            events.write(connection)
-            mapped_events.write(connection)
+            events.write()
+            mapped_events.write()
             counts.ids = staged_ids
             return counts
 
