@@ -68,6 +68,7 @@ def upsert_rows(
     conflict: Sequence[str],
     update: Sequence[str],
     only_if: str = "",
+    bound: bool = False,
 ) -> None:
     """``INSERT ... ON CONFLICT (conflict) DO UPDATE SET update = excluded.update [WHERE only_if]``
     once per row (SQLite and PostgreSQL spell it alike); ``only_if`` may compare the table's
@@ -82,7 +83,9 @@ def upsert_rows(
         f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}"
         + (f" WHERE {only_if}" if only_if else "")
     )
-    connection.exec_driver_sql(sql, _driver_rows(connection, [table.c[name] for name in columns], rows))
+    connection.exec_driver_sql(
+        sql, rows if bound else _driver_rows(connection, [table.c[name] for name in columns], rows)
+    )
 
 
 def update_rows(
@@ -94,10 +97,12 @@ def update_rows(
     key: str = "id",
     also: str | None = None,
     cleared: Sequence[str] = (),
+    bound: bool = False,
 ) -> int:
     """``UPDATE table SET columns, cleared = NULL WHERE key = ? [AND also = ?]`` once per row: each
     row holds the columns' values, then the key (then ``also``'s value). Returns the rows changed,
-    where the driver counts them (``dialect.supports_sane_multi_rowcount``)."""
+    where the driver counts them (``dialect.supports_sane_multi_rowcount``). ``bound`` as for
+    ``insert_rows``."""
     if not rows:
         return 0
     marker = placeholder(connection)
@@ -107,7 +112,7 @@ def update_rows(
     condition = f"{key} = {marker}" + (f" AND {also} = {marker}" if also else "")
     sql = f"UPDATE {table.name} SET {assignments} WHERE {condition}"
     types = [table.c[name] for name in (*columns, key, *([also] if also else []))]
-    result = connection.exec_driver_sql(sql, _driver_rows(connection, types, rows))
+    result = connection.exec_driver_sql(sql, rows if bound else _driver_rows(connection, types, rows))
     return int(result.rowcount)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from airflow_provider_mlconn.sync.crypto import PayloadCipher
 from airflow_provider_mlconn.sync.records import PENDING_LOAD, RecordStatus
 from airflow_provider_mlconn.sync.schema import records
-from airflow_provider_mlconn.sync.store.bulk import update_rows
+from airflow_provider_mlconn.sync.store.bulk import bound_value, update_rows
 from airflow_provider_mlconn.sync.store.database import Database, chunks, utcnow
 from airflow_provider_mlconn.sync.store.events import EventBatch
 from airflow_provider_mlconn.sync.store.id_map import IdMapRow, upsert_entries
@@ -218,7 +218,10 @@ class Claims:
         waits = _waiting_since(
             connection, [held[o.record_id] for o in saved if o.status is RecordStatus.WAITING]
         )
-        touched = (now, *actor.values())
+        # Rows go to the driver as they are: the step's time stamp is converted once, a waiting
+        # record's own time when it is set.
+        stamp = bound_value(connection, records.c.updated_at, now)
+        touched = (stamp, *actor.values())
         updates = []
         events = EventBatch(connection, action=action, actor=actor, at=now)
         id_rows: list[IdMapRow] = []
@@ -241,7 +244,9 @@ class Claims:
                     outcome.remote_id,
                     outcome.change,
                     error_token,
-                    waiting_since,
+                    None
+                    if waiting_since is None
+                    else bound_value(connection, records.c.waiting_since, waiting_since),
                     *touched,
                     outcome.record_id,
                 )
@@ -278,7 +283,7 @@ class Claims:
                 )
         # The claim is given back with the outcome: one statement per record does both.
         if checked:
-            update_rows(connection, records, _OUTCOME_COLUMNS, updates, cleared=_CLAIM_COLUMNS)
+            update_rows(connection, records, _OUTCOME_COLUMNS, updates, cleared=_CLAIM_COLUMNS, bound=True)
         else:
             changed = update_rows(
                 connection,
@@ -287,6 +292,7 @@ class Claims:
                 [(*row, token) for row in updates],
                 also="claim_token",
                 cleared=_CLAIM_COLUMNS,
+                bound=True,
             )
             if changed != len(updates):
                 raise _ClaimLost()

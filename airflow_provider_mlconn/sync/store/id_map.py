@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from airflow_provider_mlconn.sync.schema import id_map
-from airflow_provider_mlconn.sync.store.bulk import placeholder, upsert_rows
+from airflow_provider_mlconn.sync.store.bulk import bound_value, placeholder, upsert_rows
 from airflow_provider_mlconn.sync.store.database import Database, chunks, stored_time, utcnow
 from airflow_provider_mlconn.sync.store.rows import IdMapEntry
 
@@ -212,13 +212,24 @@ def upsert_entries(connection: Connection, rows: Sequence[IdMapRow]) -> None:
     newer record wins)."""
     if not rows:
         return
-    now = utcnow()
+    now = bound_value(connection, id_map.c.loaded_at, utcnow())
     upsert_rows(
         connection,
         id_map,
         _ENTRY_COLUMNS,
-        [(*row, now, now) for row in rows],
+        [
+            (
+                *row[:-1],
+                None
+                if row.deleted_at is None
+                else bound_value(connection, id_map.c.deleted_at, row.deleted_at),
+                now,
+                now,
+            )
+            for row in rows
+        ],
         conflict=("flow", "entity", "source_key"),
         update=_ENTRY_UPDATED,
         only_if=f"{id_map.name}.last_record_id <= excluded.last_record_id",
+        bound=True,
     )
