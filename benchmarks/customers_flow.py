@@ -134,7 +134,9 @@ def child(result_path: str, runs: int, jde_url: str, hubspot_url: str) -> None:
     """Parse the DAG, run it ``runs`` times; write timings, sandbox stats and peak RSS as JSON."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"), safe_mode=False)
+    # The DAG of the side this child runs (its export's dags folder), not this checkout's.
+    dags = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or REPO_ROOT / "dags")
+    bag = DagBag(dag_folder=str(dags / f"{DAG_ID}.py"), safe_mode=False)
     if bag.import_errors:
         raise RuntimeError(f"the customers DAG does not import: {bag.import_errors}")
     dag = bag.dags[DAG_ID]

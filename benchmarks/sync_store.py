@@ -188,6 +188,132 @@ def staging_peak(folder: Path, count: int) -> float:
     return peak / 1024 / 1024
 
 
+def load_statements_alone(folder: Path, count: int) -> float | None:
+    """CPU µs per record of the SQL the load step runs for each record, sent with the sqlite3 module
+    and no engine, on a store the engine staged, mapped and ordered: the floor under the load.
+
+    The same statements as ``engine.load_batch`` on SQLite: the claim of a task's batch (one
+    UPDATE), then per chunk of 100 the read of the claimed rows and of their id map entries, and in
+    one transaction the outcome UPDATE (which checks the claim and gives it back), the audit event
+    and the id map row. None when this side's schema cannot run them.
+    """
+    import sqlite3
+
+    from cryptography.fernet import Fernet
+
+    from airflow_provider_mlconn.sync import engine
+    from airflow_provider_mlconn.sync.crypto import PayloadCipher
+    from airflow_provider_mlconn.sync.records import PENDING_LOAD
+    from airflow_provider_mlconn.sync.store import Actor, Store
+
+    pending = ", ".join(f"'{status.value}'" for status in PENDING_LOAD)
+    path = folder / "statements.db"
+    store = Store(f"sqlite:///{path}", PayloadCipher(Fernet.generate_key().decode()))
+    flow = benchmark_flow(count, [1])
+    info = engine.RunInfo(dag_id="bench", run_id="run1", data_interval_end=NOW)
+    run_key = info.ref(flow).run_key
+    plan = engine.plan_windows(flow, info, _Variables(), now=NOW, window_start=T0)
+    engine.extract(flow, store, info, Actor("bench", "run1", "extract"), plan)
+    engine.map_records(flow, store, run_key, Actor("bench", "run1", "map"))
+    batches = engine.order_entity(
+        flow, store, info.ref(flow), "company", max_map_length=1024, actor=Actor("bench", "run1", "order")
+    ).batches
+    store.dispose()
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    now = "2026-01-02 00:00:00.000000"
+    actor = ("bench", "run1", "company.load", 1, 0)
+    columns = (
+        "id, run_key, flow, entity, source_key, payload_hash, status, attempts, remote_id, change, "
+        "prerequisites, batch, created_at, updated_at, source_payload, mapped_payload, error, operation, "
+        "waiting_since, dag_id, run_id, task_id, try_number, map_index"
+    )
+    try:
+        started = time.process_time()
+        for batch in batches:
+            token = f"token-{batch}"
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "UPDATE mlconn_records SET claim_token = ?, claim_owner = ?, claimed_at = ? "
+                f"WHERE run_key = ? AND entity = ? AND batch = ? AND status IN ({pending}) "
+                "AND (claim_token IS NULL OR claim_owner = ? OR claimed_at < ?)",
+                (token, "bench/run1/company.load/0", now, run_key, "company", batch, "x", now),
+            )
+            connection.execute("COMMIT")
+            last = 0
+            while True:
+                rows = connection.execute(
+                    f"SELECT {columns} FROM mlconn_records WHERE claim_token = ? AND id > ? "
+                    f"AND entity = ? AND status IN ({pending}) ORDER BY id LIMIT 100",
+                    (token, last, "company"),
+                ).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                keys = [row[4] for row in rows]
+                connection.execute(
+                    "SELECT source_key, remote_id, last_loaded_hash, last_record_id, last_links, deleted_at "
+                    "FROM mlconn_id_map WHERE flow = ? AND entity = ? "
+                    f"AND source_key IN ({', '.join('?' * len(keys))})",
+                    (flow.name, "company", *keys),
+                ).fetchall()
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany(
+                    "UPDATE mlconn_records SET status = ?, attempts = ?, remote_id = ?, change = ?, "
+                    "error = ?, waiting_since = ?, updated_at = ?, dag_id = ?, run_id = ?, task_id = ?, "
+                    "try_number = ?, "
+                    "map_index = ?, claim_token = NULL, claim_owner = NULL, claimed_at = NULL "
+                    "WHERE id = ? AND claim_token = ?",
+                    [
+                        ("loaded", 1, f"id-{row[4]}", "created", None, None, now, *actor, row[0], token)
+                        for row in rows
+                    ],
+                )
+                connection.executemany(
+                    "INSERT INTO mlconn_record_events (record_id, at, action, status, attempt, remote_id, "
+                    "change, error, payload_hash, dag_id, run_id, task_id, try_number, map_index) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (row[0], now, "load", "loaded", 1, f"id-{row[4]}", "created", None, row[5], *actor)
+                        for row in rows
+                    ],
+                )
+                connection.executemany(
+                    "INSERT INTO mlconn_id_map (flow, entity, source_key, remote_id, last_loaded_hash, "
+                    "last_record_id, last_run_key, last_links, deleted_at, created_at, loaded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (flow, entity, source_key) DO UPDATE SET "
+                    "remote_id = excluded.remote_id, last_loaded_hash = excluded.last_loaded_hash, "
+                    "last_record_id = excluded.last_record_id, last_run_key = excluded.last_run_key, "
+                    "last_links = excluded.last_links, deleted_at = excluded.deleted_at, "
+                    "loaded_at = excluded.loaded_at "
+                    "WHERE mlconn_id_map.last_record_id <= excluded.last_record_id",
+                    [
+                        (
+                            flow.name,
+                            "company",
+                            row[4],
+                            f"id-{row[4]}",
+                            row[5],
+                            row[0],
+                            run_key,
+                            None,
+                            None,
+                            now,
+                            now,
+                        )
+                        for row in rows
+                    ],
+                )
+                connection.execute("COMMIT")
+        return (time.process_time() - started) / count * 1e6
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+
+
 def measure() -> dict[str, Any]:
     """One side's figures (runs in the child process)."""
     from cryptography.fernet import Fernet
@@ -210,7 +336,9 @@ def measure() -> dict[str, Any]:
         store.dispose()
         small, large = RECORDS // 4, RECORDS
         peaks = {str(small): staging_peak(folder, small), str(large): staging_peak(folder, large)}
+        statements_us = load_statements_alone(folder, RECORDS)
     return {
+        "load_statements_us": statements_us,
         "first": first,
         "unchanged": unchanged,
         "first_as_run": first_as_run,
@@ -243,6 +371,8 @@ def _best(results: list[dict[str, Any]]) -> dict[str, Any]:
             figures = [r[run][step] for r in results if r[run][step] is not None]
             best[run][step] = max(figures, key=lambda f: f["per_s"]) if figures else None
     best["load_averages"] = [r["load_average"] for r in results]
+    floors = [r["load_statements_us"] for r in results if r.get("load_statements_us") is not None]
+    best["load_statements_us"] = min(floors) if floors else None
     return best
 
 
@@ -282,6 +412,11 @@ def report(results: dict[str, dict[str, Any]], labels: list[str]) -> str:
         for label in labels
     )
     sizes = ", ".join(f"{label} {results[label]['database_mb']:,.1f} MB" for label in labels)
+    floors = "; ".join(
+        f"{label}: "
+        + (f"{results[label]['load_statements_us']:.0f} µs" if results[label]["load_statements_us"] else "-")
+        for label in labels
+    )
     peaks = "; ".join(
         f"{label}: "
         + ", ".join(f"{int(n):,} records {mb:.1f} MB" for n, mb in results[label]["peaks"].items())
@@ -305,6 +440,11 @@ what a map retry and a replay still do: read the records back and map them.
 {chr(10).join(rows)}
 
 Store files after both runs (record rows plus their events): {sizes}.
+
+SQLite alone, the statements the load step runs for each record (claim, read of the claimed
+rows and their id map entries, outcome update, audit event, id map row, commit), sent with the
+sqlite3 module and no engine on a store the engine staged, mapped and ordered
+(`load_statements_alone`): {floors} CPU per record, best of the rounds.
 
 Peak Python memory while staging (tracemalloc): {peaks} — staging streams in chunks, so memory
 does not grow with the number of records.
