@@ -23,6 +23,7 @@ Run alone: ``.venv/bin/python -m benchmarks.customers_flow`` (a few minutes). Kn
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -669,6 +670,7 @@ def main() -> None:
         compared = sides(root)
         loads: dict[tuple[str, str], InitialLoad] = {}
         runners = {"local": _run_deployment, "dag_test": _run_child}
+        homes = itertools.count()  # each run's own AIRFLOW_HOME (round after round)
         for round_number in range(ROUNDS):
             for mode in MODES:
                 for side in compared:
@@ -677,7 +679,7 @@ def main() -> None:
                         result = runners[mode](
                             root,
                             template,
-                            f"load-{mode}-{round_number}-{len(loads)}",
+                            f"load-{mode}-{round_number}-{next(homes)}",
                             side,
                             runs=2,
                             jde_url=jde_url,
