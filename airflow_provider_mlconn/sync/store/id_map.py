@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -47,26 +47,13 @@ class IdMap:
             # expanding IN list of keys cost more than SQLite answering it.
             marker = placeholder(connection)
             for chunk in chunks(wanted):
-                for (
-                    key,
-                    remote_id,
-                    last_hash,
-                    last_record_id,
-                    links,
-                    deleted_at,
-                ) in connection.exec_driver_sql(
+                for key, *stored in connection.exec_driver_sql(
                     f"SELECT source_key, remote_id, last_loaded_hash, last_record_id, last_links, deleted_at "
                     f"FROM {id_map.name} WHERE flow = {marker} AND entity = {marker} "
                     f"AND source_key IN ({', '.join([marker] * len(chunk))})",
                     (flow, entity, *chunk),
                 ):
-                    found[key] = IdMapEntry(
-                        remote_id,
-                        last_hash,
-                        last_record_id,
-                        json.loads(links) if links else {},
-                        None if deleted_at is None else stored_time(deleted_at),
-                    )
+                    found[key] = _entry(*stored)
         return found
 
     def live_entries(self, flow: str, entity: str) -> Iterator[tuple[str, IdMapEntry]]:
@@ -92,7 +79,16 @@ class IdMap:
             if not rows:
                 return
             for row in rows:
-                yield row["source_key"], _entry(row)
+                yield (
+                    row["source_key"],
+                    _entry(
+                        row["remote_id"],
+                        row["last_loaded_hash"],
+                        row["last_record_id"],
+                        row["last_links"],
+                        row["deleted_at"],
+                    ),
+                )
             last = rows[-1]["source_key"]
 
     def source_key_for(self, flow: str, entity: str, remote_id: str) -> str | None:
@@ -183,13 +179,16 @@ class IdMap:
             )
 
 
-def _entry(row: Any) -> IdMapEntry:
+def _entry(
+    remote_id: str, last_hash: str, last_record_id: int, links: str | None, deleted_at: datetime | str | None
+) -> IdMapEntry:
+    """An entry from its stored columns (``deleted_at`` as SQLAlchemy or the driver hands it over)."""
     return IdMapEntry(
-        remote_id=row["remote_id"],
-        last_loaded_hash=row["last_loaded_hash"],
-        last_record_id=row["last_record_id"],
-        last_links=json.loads(row["last_links"]) if row["last_links"] else {},
-        deleted_at=row["deleted_at"],
+        remote_id,
+        last_hash,
+        last_record_id,
+        json.loads(links) if links else {},
+        None if deleted_at is None else stored_time(deleted_at),
     )
 
 

@@ -193,13 +193,13 @@ class RecordTable:
                 if len(rows) < chunk_size:
                     break
 
-    def _rows(self, where: _Where, *, limit: int | None) -> list[Any]:
-        """The record rows matching ``where`` in id order (``_READ_NAMES``; times as the driver hands
-        them over)."""
+    def _rows(self, where: _Where, *, limit: int | None, select: str = _READ_SQL) -> list[Any]:
+        """The rows matching ``where`` in id order: by default the record rows (``_READ_NAMES``;
+        times as the driver hands them over)."""
         with self._db.read() as connection:
             sql, parameters = where.render(placeholder(connection))
             tail = " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
-            return list(connection.exec_driver_sql(f"{_READ_SQL} WHERE {sql}{tail}", parameters))
+            return list(connection.exec_driver_sql(f"{select} WHERE {sql}{tail}", parameters))
 
     def _matching_ids(self, where: _Where, chunk_size: int) -> Iterator[Sequence[int]]:
         """The ids of the matching records in id order, ``chunk_size`` at a time, read
@@ -214,14 +214,8 @@ class RecordTable:
         while True:
             page_where = where.copy()
             page_where.after("id", last_id)
-            with self._db.read() as connection:
-                sql, parameters = page_where.render(placeholder(connection))
-                page = [
-                    record_id
-                    for (record_id,) in connection.exec_driver_sql(
-                        f"SELECT id FROM {records.name} WHERE {sql} ORDER BY id LIMIT {ID_PAGE}", parameters
-                    )
-                ]
+            rows = self._rows(page_where, limit=ID_PAGE, select=f"SELECT id FROM {records.name}")
+            page = [record_id for (record_id,) in rows]
             yield from chunks(page, chunk_size)
             if len(page) < ID_PAGE:
                 return
