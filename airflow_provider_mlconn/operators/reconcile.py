@@ -18,7 +18,11 @@ from typing import Any
 from airflow.sdk import DAG, Asset, BaseOperator, Param, Variable
 
 from airflow_provider_mlconn.http import counting_calls
-from airflow_provider_mlconn.operators.common import OneLineFailures, store_from_airflow
+from airflow_provider_mlconn.operators.common import (
+    OneLineFailures,
+    collector_spares_older_objects,
+    store_from_airflow,
+)
 from airflow_provider_mlconn.reconcile.report import (
     RECONCILED_FLOWS,
     Finding,
@@ -186,7 +190,8 @@ class ReconcileOperator(OneLineFailures, BaseOperator):
         ti = context["ti"]
         run_key = run_key_for(ti.dag_id, ti.run_id)
         store = store_from_airflow()
-        report = reconcile(store, run_key=run_key, flows=flows, repair=repair)
+        with collector_spares_older_objects():
+            report = reconcile(store, run_key=run_key, flows=flows, repair=repair)
         summary = report.summary()
         store.reconcile_reports.save(
             run_key=run_key,

@@ -18,6 +18,7 @@ from airflow_provider_mlconn.hooks.jde_ais import shared_sessions
 from airflow_provider_mlconn.operators.common import (
     OneLineFailures,
     actor,
+    collector_spares_older_objects,
     optional_instant,
     optional_text,
     store_from_airflow,
@@ -96,7 +97,8 @@ class ReplayRecordsOperator(OneLineFailures, BaseOperator):
         flow = get_flow(request.flow)
         store = store_from_airflow()
         ids = engine.select_replay(flow, store, request)
-        with shared_sessions():  # one AIS session for the replay's calls
+        # one AIS session for the replay's calls
+        with shared_sessions(), collector_spares_older_objects():
             manifest = engine.replay(
                 flow, store, ids, actor(context), use_stored_source=request.use_stored_source
             )

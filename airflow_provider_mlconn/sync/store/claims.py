@@ -8,7 +8,6 @@ died); the same task instance (a later try) takes its own claims at once.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -261,7 +261,11 @@ class Claims:
                 error=error_token,
             )
             if status is RecordStatus.LOADED and outcome.remote_id is not None:
-                links = json.dumps(dict(outcome.links), sort_keys=True) if outcome.links else None
+                links = (
+                    orjson.dumps(dict(outcome.links), option=orjson.OPT_SORT_KEYS).decode()
+                    if outcome.links
+                    else None
+                )
                 # A deletion leaves the key gone, with no content that counts as unchanged.
                 last_hash, deleted_at = ("", now) if outcome.deleted else (row.payload_hash or "", None)
                 id_rows.append(
