@@ -20,7 +20,7 @@ from airflow.sdk import DAG, Asset, BaseOperator, Param, Variable
 from airflow_provider_mlconn.http import counting_calls
 from airflow_provider_mlconn.operators.common import (
     OneLineFailures,
-    collector_spares_older_objects,
+    roomier_young_generation,
     store_from_airflow,
 )
 from airflow_provider_mlconn.reconcile.report import (
@@ -190,7 +190,7 @@ class ReconcileOperator(OneLineFailures, BaseOperator):
         ti = context["ti"]
         run_key = run_key_for(ti.dag_id, ti.run_id)
         store = store_from_airflow()
-        with collector_spares_older_objects():
+        with roomier_young_generation():
             report = reconcile(store, run_key=run_key, flows=flows, repair=repair)
         summary = report.summary()
         store.reconcile_reports.save(

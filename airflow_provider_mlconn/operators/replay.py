@@ -18,9 +18,9 @@ from airflow_provider_mlconn.hooks.jde_ais import shared_sessions
 from airflow_provider_mlconn.operators.common import (
     OneLineFailures,
     actor,
-    collector_spares_older_objects,
     optional_instant,
     optional_text,
+    roomier_young_generation,
     store_from_airflow,
 )
 from airflow_provider_mlconn.sync import engine
@@ -98,7 +98,7 @@ class ReplayRecordsOperator(OneLineFailures, BaseOperator):
         store = store_from_airflow()
         ids = engine.select_replay(flow, store, request)
         # one AIS session for the replay's calls
-        with shared_sessions(), collector_spares_older_objects():
+        with shared_sessions(), roomier_young_generation():
             manifest = engine.replay(
                 flow, store, ids, actor(context), use_stored_source=request.use_stored_source
             )

@@ -43,9 +43,9 @@ from airflow_provider_mlconn.operators.common import (
     AirflowVariables,
     OneLineFailures,
     actor,
-    collector_spares_older_objects,
     optional_instant,
     optional_number,
+    roomier_young_generation,
     run_info,
     store_from_airflow,
 )
@@ -85,8 +85,8 @@ def _flow_name(flow: Flow | str) -> str:
 
 class _FlowOperator(OneLineFailures, BaseOperator):
     """A step of a flow's run: its ``execute`` runs under a ``TaskRecorder`` (``self.recorder``):
-    calls and time saved for the run report, progress lines while it runs; and with the objects
-    that existed before it out of the garbage collector's reach (``collector_spares_older_objects``)."""
+    calls and time saved for the run report, progress lines while it runs; and with room for more
+    young objects before the garbage collector runs (``roomier_young_generation``)."""
 
     ui_color = "#e8f0fe"
     recorder: TaskRecorder | None = None
@@ -113,7 +113,7 @@ def _recorded(execute: Any) -> Any:
             store_from_airflow().reports.save_task(*args, **kwargs)
 
         self.recorder = TaskRecorder(actor(context), save=save, logger=self.log)
-        with self.recorder, collector_spares_older_objects():
+        with self.recorder, roomier_young_generation():
             return execute(self, context)
 
     wrapper.recorded = True  # type: ignore[attr-defined]
