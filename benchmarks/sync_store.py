@@ -313,7 +313,7 @@ def load_statements_alone(folder: Path, count: int, shape: frozenset[str] = froz
                 outcome = (
                     "UPDATE mlconn_records SET status = ?, attempts = ?, remote_id = ?, change = ?, "
                     "error = ?, waiting_since = ?, updated_at = ?, dag_id = ?, run_id = ?, task_id = ?, "
-                    "try_number = ?, map_index = ? "
+                    "try_number = ?, map_index = ?"
                 )
                 if "batch_claim" in shape:
                     # The claim is checked once per transaction, then each row by its id alone.
@@ -321,9 +321,9 @@ def load_statements_alone(folder: Path, count: int, shape: frozenset[str] = froz
                         "SELECT token FROM bench_claims WHERE run_key = ? AND entity = ? AND batch = ?",
                         (run_key, "company", batch),
                     ).fetchone()
-                    outcome += "WHERE id = ? AND ? IS NOT NULL"
+                    outcome += " WHERE id = ? AND ? IS NOT NULL"
                 else:
-                    outcome += "claim_token = NULL, claim_owner = NULL, claimed_at = NULL "
+                    outcome += ", claim_token = NULL, claim_owner = NULL, claimed_at = NULL "
                     outcome += "WHERE id = ? AND claim_token = ?"
                 connection.executemany(
                     outcome,
