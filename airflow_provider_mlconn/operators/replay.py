@@ -97,8 +97,7 @@ class ReplayRecordsOperator(OneLineFailures, BaseOperator):
         flow = get_flow(request.flow)
         store = store_from_airflow()
         ids = engine.select_replay(flow, store, request)
-        # one AIS session for the replay's calls
-        with shared_sessions(), roomier_young_generation():
+        with shared_sessions(), roomier_young_generation():  # one AIS session for the replay's calls
             manifest = engine.replay(
                 flow, store, ids, actor(context), use_stored_source=request.use_stored_source
             )

@@ -39,7 +39,7 @@ def test_a_process_that_already_has_more_room_keeps_it() -> None:
     gc.set_threshold(50_000, 20, 30)
     with roomier_young_generation():
         assert gc.get_threshold() == (50_000, 20, 30)
-        with roomier_young_generation():  # nested: the replay inside a task
+        with roomier_young_generation():  # nested: the outer one's setting is what comes back
             assert gc.get_threshold() == (50_000, 20, 30)
     assert gc.get_threshold() == (50_000, 20, 30)
 
