@@ -184,6 +184,32 @@ def test_staging_the_same_payload_twice_is_a_no_op_and_a_changed_one_is_staged_a
     assert [len(events[r.id]) for r in records] == [1, 2]
 
 
+def test_a_chunk_is_stored_entity_by_entity_in_the_order_the_source_gave_each(sqlite_store):
+    # A customer's company and contacts come interleaved; a load writes one entity's outcomes, and
+    # those should rewrite neighbouring rows, not one page per record.
+    writer = sqlite_store.staging_writer(RUN, actor_for(RUN, "extract"), entities=["company", "contact"])
+    for customer in (3, 1, 2):
+        writer.stage("company", customer, {"name": f"C{customer}"})
+        writer.stage("contact", f"{customer}-1", {"company": customer})
+        writer.stage("contact", f"{customer}-2", {"company": customer})
+    writer.flush()
+    by_id = sorted(sqlite_store.records.of_run(RUN.run_key), key=lambda r: r.id)
+    assert [(r.entity, r.key) for r in by_id] == [
+        ("company", "3"),
+        ("company", "1"),
+        ("company", "2"),
+        ("contact", "3-1"),
+        ("contact", "3-2"),
+        ("contact", "1-1"),
+        ("contact", "1-2"),
+        ("contact", "2-1"),
+        ("contact", "2-2"),
+    ]
+    assert [r.id for r in by_id] == list(range(by_id[0].id, by_id[0].id + 9))  # no gaps
+    events = sqlite_store.audit.events_of([r.id for r in by_id])
+    assert all(len(events[r.id]) == 1 for r in by_id)  # each its own stage event
+
+
 def test_staging_an_undeclared_entity_or_a_non_mapping_says_what_is_wrong(sqlite_store):
     writer = sqlite_store.staging_writer(RUN, actor_for(RUN, "extract"), entities=["company"])
     with pytest.raises(TypeError, match="extract staged entity 'invoice'"):

@@ -173,6 +173,10 @@ def _ids_of(
     return found
 
 
+def _entity_of(pair: tuple[str, str]) -> str:
+    return pair[0]
+
+
 def _largest_id(connection: Connection) -> int | None:
     """On SQLite, the table's largest record id before an insert (0 when empty); None elsewhere."""
     if connection.dialect.name != "sqlite":
@@ -264,7 +268,9 @@ class Staging:
             # the one time stamp is converted here.
             stamp = bound_value(connection, records.c.created_at, now)
             actor_values = actor.values()
-            new_pairs = [pair for pair in prepared if pair not in existing]
+            # Entity by entity (each in the source's order), so a load's outcomes for one entity
+            # rewrite neighbouring rows, not one page per record among the other entities' rows.
+            new_pairs = sorted((pair for pair in prepared if pair not in existing), key=_entity_of)
             results = self._mapped(mapper, new_pairs, items)
             before = _largest_id(connection) if new_pairs else None
             columns = [_NOT_MAPPED if result is None else self._mapped_columns(result) for result in results]
