@@ -4,6 +4,7 @@ the deletions a full read found."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -173,10 +174,6 @@ def _ids_of(
     return found
 
 
-def _entity_of(pair: tuple[str, str]) -> str:
-    return pair[0]
-
-
 def _largest_id(connection: Connection) -> int | None:
     """On SQLite, the table's largest record id before an insert (0 when empty); None elsewhere."""
     if connection.dialect.name != "sqlite":
@@ -270,7 +267,7 @@ class Staging:
             actor_values = actor.values()
             # Entity by entity (each in the source's order), so a load's outcomes for one entity
             # rewrite neighbouring rows, not one page per record among the other entities' rows.
-            new_pairs = sorted((pair for pair in prepared if pair not in existing), key=_entity_of)
+            new_pairs = sorted((pair for pair in prepared if pair not in existing), key=itemgetter(0))
             results = self._mapped(mapper, new_pairs, items)
             before = _largest_id(connection) if new_pairs else None
             columns = [_NOT_MAPPED if result is None else self._mapped_columns(result) for result in results]
